@@ -1,0 +1,1 @@
+"""Routing algorithms: the route trie (pure Python twin plus the compiled speedup)."""
