@@ -1,0 +1,580 @@
+"""gateway.yaml -> GatewayConfig.
+
+Pipeline: compose YAML (keeping node marks) -> env overrides -> normalise units / shorthands /
+unknown keys -> msgspec.convert per list element (so independent mistakes are all reported) ->
+semantic checks -> ConfigError listing every issue with file:line:column.
+"""
+from __future__ import annotations
+
+import difflib
+import keyword
+import os
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Mapping, NamedTuple
+
+import msgspec
+import yaml
+
+from . import env as env_mod
+from .model import (UNIT_KEY, GatewayConfig, LimitsSpec, ListenerSpec, RespondSpec, RouteSpec,
+                    ServerSpec, ServerTimeouts, ServiceSpec, TargetSpec)
+from .units import parse_address, parse_duration, parse_size
+
+__all__ = ["ConfigIssue", "ConfigError", "load_config", "load_config_text", "EXAMPLE_CONFIG_PATH"]
+
+EXAMPLE_CONFIG_PATH = Path(__file__).with_name("example.yaml")
+
+PathT = tuple[str | int, ...]
+
+
+class ConfigIssue(NamedTuple):
+    file: str
+    line: int | None
+    column: int | None
+    path: str          # e.g. "routes[3].paths[0]"; "" for the document itself
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Raised with every problem found; str() gives one 'file:line:col: path: message' per line."""
+
+    def __init__(self, issues: Iterable[ConfigIssue]) -> None:
+        self.issues: list[ConfigIssue] = list(issues)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return "\n".join(str(issue) for issue in self.issues)
+
+
+def format_path(path: PathT) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif re.fullmatch(r"[^.\[\]\"'\s]+", str(part)):
+            out += f".{part}" if out else str(part)
+        else:
+            out += f"[{str(part)!r}]"
+    return out
+
+
+# ---------------------------------------------------------------- issue collection + locations
+
+class _Issues:
+    """Collects issues and resolves config paths to YAML positions or env variables."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.values: dict[PathT, tuple[int, int]] = {}   # path -> (line, col) of the value node
+        self.keys: dict[PathT, tuple[int, int]] = {}     # path -> (line, col) of its mapping key
+        self.env_sources: dict[PathT, str] = {}
+        self.items: list[ConfigIssue] = []
+
+    def add(self, path: PathT, message: str, *, at: PathT | None = None, key: bool = False) -> None:
+        """Record an issue for `path`; `at` overrides the located node, `key` prefers the key's mark."""
+        loc = path if at is None else at
+        for i in range(len(loc), -1, -1):
+            var = self.env_sources.get(loc[:i])
+            if var is not None:
+                self.items.append(ConfigIssue(f"<env {var}>", None, None, format_path(path), message))
+                return
+        line_col = self.keys.get(loc) if key else None
+        if line_col is None:
+            line_col = next((self.values[loc[:i]] for i in range(len(loc), -1, -1) if loc[:i] in self.values),
+                            None)
+        line, col = line_col if line_col else (None, None)
+        self.items.append(ConfigIssue(self.filename, line, col, format_path(path), message))
+
+    def sorted(self) -> list[ConfigIssue]:
+        # Env problems first (they are global), then file order; ties keep discovery order.
+        return sorted(self.items, key=lambda i: (not i.file.startswith("<env"), i.line or 0, i.column or 0))
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _index_nodes(node: yaml.Node, path: PathT, issues: _Issues, active: set[int]) -> None:
+    """Record the position of every value (and mapping key) by path; flag duplicate keys."""
+    if id(node) in active:  # recursive alias
+        return
+    issues.values.setdefault(path, _mark(node))
+    active.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+                continue
+            key = key_node.value
+            if key in seen:   # PyYAML silently keeps the last one; that hides typos
+                line, col = _mark(key_node)
+                issues.items.append(ConfigIssue(issues.filename, line, col, format_path(path + (key,)),
+                                                "duplicate key"))
+            seen.add(key)
+            issues.keys.setdefault(path + (key,), _mark(key_node))
+            _index_nodes(value_node, path + (key,), issues, active)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_nodes(item, path + (i,), issues, active)
+    active.discard(id(node))
+
+
+def _parse_yaml(text: str, issues: _Issues) -> Any:
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _index_nodes(node, (), issues, set())
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(filter(None, [exc.context, exc.problem])) or str(exc)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        issues.items.append(ConfigIssue(issues.filename, line, col, "", f"YAML syntax error: {problem}"))
+    except yaml.YAMLError as exc:
+        issues.items.append(ConfigIssue(issues.filename, None, None, "", f"YAML error: {exc}"))
+    finally:
+        loader.dispose()
+    raise ConfigError(issues.items)
+
+
+# ---------------------------------------------------------------- type-guided normalisation
+
+_DROP = object()   # sentinel: remove this key (already reported, or empty meaning "use default")
+_FAILED = object()
+
+
+def _split_annotated(annotation: Any) -> tuple[Any, str | None]:
+    """Strip Annotated[...] and return (base type, litemesh unit marker or None)."""
+    if typing.get_origin(annotation) is not typing.Annotated:
+        return annotation, None
+    base, *metadata = typing.get_args(annotation)
+    for meta in metadata:
+        if isinstance(meta, msgspec.Meta) and meta.extra and UNIT_KEY in meta.extra:
+            return base, meta.extra[UNIT_KEY]
+    return base, None
+
+
+def _is_struct(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _union_args(tp: Any) -> tuple[Any, ...]:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return typing.get_args(tp)
+    return (tp,)
+
+
+class _Normaliser:
+    """Rewrites raw YAML data so msgspec can validate it: units parsed, shorthands expanded,
+    unknown/derived keys reported and removed, empty (null) optional sections defaulted."""
+
+    def __init__(self, issues: _Issues) -> None:
+        self.issues = issues
+
+    def value(self, value: Any, annotation: Any, path: PathT) -> Any:
+        base, unit = _split_annotated(annotation)
+        if unit in ("duration", "size"):
+            return self.unit(value, unit, path)
+        if base is TargetSpec and isinstance(value, str):
+            value = {"address": value}   # "host:port" shorthand
+        if isinstance(value, dict):
+            struct = next((arg for arg in _union_args(base) if _is_struct(arg)), None)
+            return self.struct(value, struct, path) if struct else value
+        if isinstance(value, list) and typing.get_origin(base) is tuple:
+            item_type = typing.get_args(base)[0]
+            return [self.value(item, item_type, path + (i,)) for i, item in enumerate(value)]
+        return value
+
+    def unit(self, value: Any, unit: str, path: PathT) -> Any:
+        try:
+            return parse_duration(value) if unit == "duration" else parse_size(value)
+        except (ValueError, TypeError) as exc:
+            self.issues.add(path, str(exc))
+            return _DROP
+
+    def struct(self, value: dict, cls: type[msgspec.Struct], path: PathT) -> dict:
+        hints = typing.get_type_hints(cls, include_extras=True)
+        defaults = {f.name for f in msgspec.structs.fields(cls)
+                    if f.default is not msgspec.NODEFAULT or f.default_factory is not msgspec.NODEFAULT}
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str) or key not in hints:
+                self.unknown_key(key, hints, path)
+                continue
+            if _split_annotated(hints[key])[1] == "derived":
+                self.issues.add(path + (key,), "is set from 'address'; remove it", key=True)
+                continue
+            # An empty YAML value ("server:" with everything commented out) means "use the default".
+            if item is None and key in defaults and type(None) not in _union_args(_split_annotated(hints[key])[0]):
+                continue
+            normalised = self.value(item, hints[key], path + (key,))
+            if normalised is not _DROP:
+                out[key] = normalised
+        return out
+
+    def unknown_key(self, key: Any, hints: Mapping[str, Any], path: PathT) -> None:
+        public = [name for name, hint in hints.items() if _split_annotated(hint)[1] != "derived"]
+        close = difflib.get_close_matches(str(key), public, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        self.issues.add(path, f"unknown field {key!r}{hint}", at=path + (str(key),), key=True)
+
+
+# ---------------------------------------------------------------- msgspec conversion
+
+_MSGSPEC_PATH = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
+
+
+def _parse_msgspec_error(exc: msgspec.ValidationError) -> tuple[PathT, str]:
+    """'Expected `int`, got `str` - at `$.routes[0].priority`' -> (('routes', 0, 'priority'), msg)."""
+    text = str(exc)
+    message, sep, where = text.rpartition(" - at `")
+    if not sep:
+        message, where = text, "$`"
+    path: list[str | int] = []
+    for match in _MSGSPEC_PATH.finditer(where[1:-1]):
+        if match.group(0) == "[...]":
+            break   # msgspec does not name dict keys; point at the dict itself
+        path.append(match.group(1) if match.group(1) is not None else int(match.group(2)))
+    message = re.sub(r"field `([^`]*)`", r"field '\1'", message).replace("`", "")
+    return tuple(path), message[:1].lower() + message[1:]
+
+
+def _convert(value: Any, tp: Any, path: PathT, issues: _Issues) -> Any:
+    try:
+        return msgspec.convert(value, tp)
+    except msgspec.ValidationError as exc:
+        rel, message = _parse_msgspec_error(exc)
+        issues.add(path + rel, message)
+        return _FAILED
+
+
+def _convert_list(data: dict, key: str, item_type: type, issues: _Issues) -> list[tuple[int, Any]] | None:
+    """Convert each element separately; returns (index, struct) pairs, or None if absent/invalid."""
+    raw = data.get(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        _convert(raw, tuple[item_type, ...], (key,), issues)
+        return None
+    converted = [(i, _convert(item, item_type, (key, i), issues)) for i, item in enumerate(raw)]
+    return [(i, obj) for i, obj in converted if obj is not _FAILED]
+
+
+# ---------------------------------------------------------------- semantic checks
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE_CHARS = re.compile(r"[\r\n\x00]")
+_PARAM = re.compile(r"\{([^{}]*)\}")
+_DNS_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
+_MANAGED_HEADERS = {"content-length", "transfer-encoding"}
+
+
+def _is_identifier(name: str) -> bool:
+    return name.isidentifier() and name.isascii() and not keyword.iskeyword(name)
+
+
+def check_path_pattern(pattern: str) -> tuple[set[str], str | None]:
+    """Validate one route path; returns (capture names, error message or None)."""
+    if pattern.startswith("~"):
+        if not pattern[1:]:
+            return set(), "empty regex"
+        try:
+            return set(re.compile(pattern[1:]).groupindex), None
+        except re.error as exc:
+            return set(), f"invalid regex: {exc}"
+    body = pattern[1:] if pattern.startswith("=") else pattern
+    if not body.startswith("/"):
+        return set(), "must start with '/'"
+    if re.search(r"[\s?#\x00-\x1f\x7f]", body):
+        return set(), "must not contain whitespace, control characters, '?' or '#'"
+    names: set[str] = set()
+    segments = body[1:].split("/")
+    for i, segment in enumerate(segments):
+        if segment == "" and i != len(segments) - 1:
+            return names, "empty path segment ('//')"
+        if segment in (".", ".."):
+            return names, "'.' and '..' segments are not allowed"
+        if "{" in segment or "}" in segment:
+            match = re.fullmatch(r"\{([^{}]*)\}", segment)
+            if match is None:
+                return names, f"parameter must be a whole segment: {segment!r}"
+            name = match.group(1)
+            if not _is_identifier(name):
+                return names, f"parameter name must be an identifier: {{{name}}}"
+            if name in names:
+                return names, f"duplicate parameter {{{name}}}"
+            names.add(name)
+    return names, None
+
+
+def _check_host_pattern(host: str) -> str | None:
+    name = host[2:] if host.startswith("*.") else host
+    if ":" in name:
+        return "must not include a port"
+    if len(name) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in name.split(".")):
+        return "must be a DNS name or '*.' followed by one"
+    return None
+
+
+def _check_header_value(value: str) -> str | None:
+    return "must not contain CR, LF or NUL" if _BAD_VALUE_CHARS.search(value) else None
+
+
+class _Semantics:
+    """Cross-field checks on converted structs; returns normalised copies (lowercased hosts...)."""
+
+    def __init__(self, issues: _Issues) -> None:
+        self.issues = issues
+
+    def unique_names(self, data: dict, section: str, default: str | None = None) -> None:
+        """Checked on the raw data so that elements failing conversion still take part."""
+        raw = data.get(section)
+        if not isinstance(raw, list):
+            return
+        first: dict[str, int] = {}
+        for i, item in enumerate(raw):
+            name = item.get("name", default) if isinstance(item, dict) else None
+            if not isinstance(name, str):
+                continue
+            if name in first:
+                self.issues.add((section, i, "name"),
+                                f"duplicate name {name!r} (first used by {section}[{first[name]}])")
+            else:
+                first[name] = i
+
+    def address(self, path: PathT, address: str, *, allow_port_zero: bool) -> tuple[str, int] | None:
+        try:
+            return parse_address(address, allow_port_zero=allow_port_zero)
+        except ValueError as exc:
+            self.issues.add(path, str(exc))
+            return None
+
+    def listeners(self, items: list[tuple[int, ListenerSpec]]) -> list[ListenerSpec]:
+        seen: dict[tuple[str, int], int] = {}
+        out = []
+        for i, spec in items:
+            parsed = self.address(("listeners", i, "address"), spec.address, allow_port_zero=True)
+            if parsed is None:
+                continue
+            if parsed in seen and parsed[1] != 0:   # several ephemeral (:0) listeners are fine
+                self.issues.add(("listeners", i, "address"),
+                                f"duplicate address (also used by listeners[{seen[parsed]}])")
+            seen.setdefault(parsed, i)
+            out.append(msgspec.structs.replace(spec, host=parsed[0], port=parsed[1]))
+        return out
+
+    def services(self, items: list[tuple[int, ServiceSpec]]) -> list[ServiceSpec]:
+        out = []
+        for i, spec in items:
+            targets = self.targets(i, spec.targets)
+            if spec.host_header is not None and (_check_header_value(spec.host_header) or " " in spec.host_header):
+                self.issues.add(("services", i, "host_header"), "must be a valid Host value")
+            if targets is not None:
+                out.append(msgspec.structs.replace(spec, targets=targets))
+        return out
+
+    def targets(self, service_index: int, targets: tuple[TargetSpec, ...]) -> tuple[TargetSpec, ...] | None:
+        out, seen, ok = [], {}, True
+        for j, target in enumerate(targets):
+            path = ("services", service_index, "targets", j)
+            parsed = self.address(path + ("address",), target.address, allow_port_zero=False)
+            if parsed is None:
+                ok = False
+                continue
+            if parsed in seen:
+                self.issues.add(path + ("address",), f"duplicate target (same as targets[{seen[parsed]}])")
+            seen.setdefault(parsed, j)
+            out.append(msgspec.structs.replace(target, host=parsed[0], port=parsed[1]))
+        return tuple(out) if ok else None
+
+    def routes(self, items: list[tuple[int, RouteSpec]], services: set[str]) -> list[RouteSpec]:
+        out = []
+        for i, route in items:
+            before = len(self.issues.items)
+            route = self.route(i, route, services)
+            if len(self.issues.items) == before:
+                out.append(route)
+        return out
+
+    def route(self, i: int, route: RouteSpec, services: set[str]) -> RouteSpec:
+        base: PathT = ("routes", i)
+        self.target(base, route, services)
+        hosts = self.hosts(base, route.hosts)
+        methods = self.methods(base, route.methods)
+        params = self.paths(base, route)
+        if route.rewrite is not None:
+            self.rewrite(base, route.rewrite, params)
+        if route.respond is not None:
+            self.respond(base + ("respond",), route.respond)
+        return msgspec.structs.replace(route, hosts=hosts, methods=methods)
+
+    def target(self, base: PathT, route: RouteSpec, services: set[str]) -> None:
+        if (route.service is None) == (route.respond is None):
+            got = "both" if route.service is not None else "neither"
+            self.issues.add(base, f"exactly one of 'service' or 'respond' is required (got {got})")
+        elif route.service is not None and route.service not in services:
+            self.issues.add(base + ("service",), f"unknown service {route.service!r}")
+        if route.respond is not None and route.service is None:
+            for flag in ("strip_prefix", "rewrite", "preserve_host"):
+                if getattr(route, flag) not in (False, None):
+                    self.issues.add(base + (flag,), "only applies to routes with a 'service'")
+        if route.strip_prefix and route.rewrite is not None:
+            self.issues.add(base + ("strip_prefix",), "cannot be combined with 'rewrite'")
+
+    def hosts(self, base: PathT, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        for j, host in enumerate(hosts):
+            error = _check_host_pattern(host.lower())
+            if error:
+                self.issues.add(base + ("hosts", j), error)
+        return tuple(host.lower() for host in hosts)
+
+    def methods(self, base: PathT, methods: tuple[str, ...]) -> tuple[str, ...]:
+        for j, method in enumerate(methods):
+            if not _TOKEN.fullmatch(method):
+                self.issues.add(base + ("methods", j), f"invalid method {method!r}")
+        return tuple(dict.fromkeys(method.upper() for method in methods))   # dedupe, keep order
+
+    def paths(self, base: PathT, route: RouteSpec) -> list[set[str]]:
+        params = []
+        for j, pattern in enumerate(route.paths):
+            names, error = check_path_pattern(pattern)
+            if error:
+                self.issues.add(base + ("paths", j), error)
+            elif pattern.startswith("~") and route.strip_prefix:
+                self.issues.add(base + ("paths", j), "regex paths cannot be used with strip_prefix")
+            params.append(names)
+        return params
+
+    def rewrite(self, base: PathT, rewrite: str, params: list[set[str]]) -> None:
+        path = base + ("rewrite",)
+        if not rewrite.startswith("/"):
+            self.issues.add(path, "must start with '/'")
+            return
+        if re.search(r"[\s?#\x00-\x1f\x7f]", rewrite):
+            self.issues.add(path, "must be a path without whitespace, query or fragment")
+            return
+        if set("{}") & set(_PARAM.sub("", rewrite)):   # braces left over after removing {name}s
+            self.issues.add(path, "unbalanced '{' or '}'")
+            return
+        for name in _PARAM.findall(rewrite):
+            if not _is_identifier(name):
+                self.issues.add(path, f"parameter name must be an identifier: {{{name}}}")
+            elif not all(name in names for names in params):
+                self.issues.add(path, f"uses {{{name}}}, which not every path of the route captures")
+
+    def respond(self, path: PathT, respond: RespondSpec) -> None:
+        if respond.status == 101:
+            self.issues.add(path + ("status",), "101 Switching Protocols cannot be a fixed response")
+        if respond.body and (respond.status in (204, 304) or respond.status < 200):
+            self.issues.add(path + ("body",), f"status {respond.status} must not have a body")
+        names = {name.lower() for name in respond.headers}
+        for name, value in respond.headers.items():
+            header_path = path + ("headers", name)
+            if not _TOKEN.fullmatch(name):
+                self.issues.add(header_path, "invalid header name", key=True)
+            elif name.lower() in _MANAGED_HEADERS:
+                self.issues.add(header_path, "is set by the gateway", key=True)
+            elif _check_header_value(value):
+                self.issues.add(header_path, "header value " + _check_header_value(value))
+        if respond.content_type is not None:
+            if _check_header_value(respond.content_type):
+                self.issues.add(path + ("content_type",), _check_header_value(respond.content_type))
+            if "content-type" in names:
+                self.issues.add(path + ("content_type",), "conflicts with the Content-Type header")
+
+    def server(self, spec: ServerSpec) -> None:
+        if spec.via and not _TOKEN.fullmatch(spec.via):
+            self.issues.add(("server", "via"), "must be a token (no spaces)")
+        if spec.request_id_header and not _TOKEN.fullmatch(spec.request_id_header):
+            self.issues.add(("server", "request_id_header"), "invalid header name")
+        if _check_header_value(spec.server_header):
+            self.issues.add(("server", "server_header"), _check_header_value(spec.server_header))
+
+
+# ---------------------------------------------------------------- assembly
+
+def _raw_service_names(data: dict) -> set[str]:
+    # Names of services that failed conversion still count, so routes don't get a second, bogus error.
+    raw = data.get("services")
+    if not isinstance(raw, list):
+        return set()
+    return {item["name"] for item in raw if isinstance(item, dict) and isinstance(item.get("name"), str)}
+
+
+def _section(data: dict, key: str, tp: type, issues: _Issues) -> Any:
+    return _convert(data[key], tp, (key,), issues) if key in data else tp()
+
+
+def _build(data: dict, issues: _Issues) -> GatewayConfig | None:
+    checks = _Semantics(issues)
+    limits = _section(data, "limits", LimitsSpec, issues)
+    timeouts = _section(data, "timeouts", ServerTimeouts, issues)
+    server = _section(data, "server", ServerSpec, issues)
+    if server is not _FAILED:
+        checks.server(server)
+
+    raw_listeners = _convert_list(data, "listeners", ListenerSpec, issues)
+    if isinstance(data.get("listeners"), list) and not data["listeners"]:
+        issues.add(("listeners",), "at least one listener is required")
+    listeners = checks.listeners(raw_listeners) if raw_listeners is not None else None
+    checks.unique_names(data, "listeners", default="main")
+    checks.unique_names(data, "services")
+    checks.unique_names(data, "routes")
+    services = checks.services(_convert_list(data, "services", ServiceSpec, issues) or [])
+    known = {service.name for service in services} | _raw_service_names(data)
+    routes = checks.routes(_convert_list(data, "routes", RouteSpec, issues) or [], known)
+
+    if issues.items:
+        return None
+    kwargs: dict[str, Any] = dict(services=tuple(services), routes=tuple(routes),
+                                  limits=limits, timeouts=timeouts, server=server)
+    if listeners is not None:
+        kwargs["listeners"] = tuple(listeners)
+    return GatewayConfig(**kwargs)
+
+
+def load_config_text(text: str, filename: str = "<string>", *, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Parse and validate YAML text; raise ConfigError listing every issue found."""
+    issues = _Issues(filename)
+    data = _parse_yaml(text, issues)
+    if data is None:
+        raise ConfigError([ConfigIssue(filename, None, None, "", "configuration is empty "
+                                       "(expected a mapping with 'listeners', 'services', 'routes', ...)")])
+    if not isinstance(data, dict):
+        line, col = issues.values.get((), (None, None))
+        message = f"top level must be a mapping, got {type(data).__name__}"
+        raise ConfigError([ConfigIssue(filename, line, col, "", message)])
+
+    overrides = env_mod.apply_env_overrides(data, os.environ if env is None else env)
+    issues.env_sources = overrides.sources
+    for var, path, message in overrides.problems:
+        issues.items.append(ConfigIssue(f"<env {var}>", None, None, path, message))
+
+    normalised = _Normaliser(issues).struct(overrides.data, GatewayConfig, ())
+    config = _build(normalised, issues)
+    if config is None:
+        raise ConfigError(issues.sorted())
+    return config
+
+
+def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None) -> GatewayConfig:
+    """Read and validate a gateway.yaml file; unreadable files are reported as ConfigError too."""
+    filename = os.fspath(path)
+    try:
+        text = Path(filename).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([ConfigIssue(filename, None, None, "", f"cannot read configuration: {exc}")]) from exc
+    return load_config_text(text, filename, env=env)

@@ -1,0 +1,727 @@
+"""Tests for litemesh.config: units, loading, semantic checks with positions, env, schema."""
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+import msgspec
+import pytest
+
+from litemesh.config import (EXAMPLE_CONFIG_PATH, ConfigError, ConfigIssue, GatewayConfig, LimitsSpec,
+                             ListenerSpec, RespondSpec, RouteSpec, ServerSpec, ServerTimeouts, ServiceSpec,
+                             TargetSpec, json_schema, load_config, load_config_text, parse_address,
+                             parse_duration, parse_size)
+
+NO_ENV: dict[str, str] = {}
+
+BASE = """\
+listeners:
+  - address: 127.0.0.1:0
+services:
+  - name: svc
+    targets: [127.0.0.1:9000]
+"""
+
+
+def load(text: str, env: dict[str, str] | None = None) -> GatewayConfig:
+    return load_config_text(textwrap.dedent(text), "gw.yaml", env=NO_ENV if env is None else env)
+
+
+def issues(text: str, env: dict[str, str] | None = None) -> list[ConfigIssue]:
+    with pytest.raises(ConfigError) as info:
+        load(text, env)
+    return info.value.issues
+
+
+def only_issue(text: str, env: dict[str, str] | None = None) -> ConfigIssue:
+    found = issues(text, env)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def line_of(text: str, needle: str) -> int:
+    """1-based line of the first line containing `needle` (after dedent)."""
+    lines = textwrap.dedent(text).splitlines()
+    return next(i for i, line in enumerate(lines, 1) if needle in line)
+
+
+def with_routes(routes: str) -> str:
+    return BASE + "routes:\n" + textwrap.indent(textwrap.dedent(routes), "  ")
+
+
+# ------------------------------------------------------------------ units
+
+@pytest.mark.parametrize("text, seconds", [
+    ("250ms", 0.25), ("30s", 30.0), ("1.5s", 1.5), ("2m", 120.0), ("1h", 3600.0), ("500us", 0.0005),
+    ("1m30s", 90.0), ("10", 10.0), (" 5s ", 5.0), (3, 3.0), (0.5, 0.5), (0, 0.0),
+])
+def test_parse_duration_good(text, seconds):
+    assert parse_duration(text) == pytest.approx(seconds)
+    assert isinstance(parse_duration(text), float)
+
+
+@pytest.mark.parametrize("bad", ["", "s", "5x", "-1s", "1 s", "5sec", "1.2.3s", -1, True, None, float("inf"), "ms5"])
+def test_parse_duration_bad(bad):
+    with pytest.raises(ValueError):
+        parse_duration(bad)
+
+
+@pytest.mark.parametrize("text, size", [
+    ("1MiB", 1 << 20), ("512KiB", 512 << 10), ("1GiB", 1 << 30), ("10KB", 10_000), ("1MB", 1_000_000),
+    ("100", 100), ("7B", 7), ("1.5KiB", 1536), ("2 kib", 2048), (4096, 4096), (1e6, 1_000_000), (0, 0),
+])
+def test_parse_size_good(text, size):
+    assert parse_size(text) == size
+    assert type(parse_size(text)) is int
+
+
+@pytest.mark.parametrize("bad", ["", "MiB", "1XB", "-1KiB", "1.5B", -5, 1.5, False, "1 MiB MiB", None])
+def test_parse_size_bad(bad):
+    with pytest.raises(ValueError):
+        parse_size(bad)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("127.0.0.1:8080", ("127.0.0.1", 8080)), ("[::1]:80", ("::1", 80)), ("localhost:80", ("localhost", 80)),
+    ("api.example.com:65535", ("api.example.com", 65535)), ("0.0.0.0:1", ("0.0.0.0", 1)),
+])
+def test_parse_address_good(text, expected):
+    assert parse_address(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["127.0.0.1", ":80", "host:", "host:0", "host:65536", "host:-1", "::1:80",
+                                 "[::1]80", "[nope]:80", "bad host:80", "host:8o", "-x-:80", 80])
+def test_parse_address_bad(bad):
+    with pytest.raises(ValueError):
+        parse_address(bad)
+
+
+def test_parse_address_port_zero_only_when_allowed():
+    assert parse_address("127.0.0.1:0", allow_port_zero=True) == ("127.0.0.1", 0)
+    with pytest.raises(ValueError, match="1..65535"):
+        parse_address("127.0.0.1:0")
+
+
+# ------------------------------------------------------------------ valid configs
+
+FULL = """\
+listeners:
+  - name: public
+    address: 0.0.0.0:8080
+    backlog: 512
+  - name: admin
+    address: "[::1]:9090"
+server:
+  workers: auto
+  via: edge
+  request_id_header: X-Trace
+  trust_forwarded: true
+  server_header: LiteMesh
+limits:
+  max_request_line: 4KiB
+  max_header_size: 16KiB
+  max_headers: 50
+  max_body_size: 10MB
+timeouts:
+  client_header: 5s
+  client_body: 1m
+  keepalive: 500ms
+  send: 2.5
+  drain: 0
+services:
+  - name: api
+    targets:
+      - 10.0.0.1:80
+      - address: 10.0.0.2:80
+        weight: 3
+    timeouts: {connect: 250ms, read: 2m, write: 1m30s}
+    pool: {max_idle: 8, idle_timeout: 90s, max_requests: 1000}
+    host_header: api.internal
+routes:
+  - name: items
+    hosts: [API.Example.com, "*.example.org"]
+    methods: [get, POST, get]
+    paths: ["/v1/items/{item}", "=/items/{item}"]
+    service: api
+    rewrite: /items/{item}
+    preserve_host: true
+    priority: 5
+  - name: regex
+    paths: ["~^/v(?P<ver>[0-9]+)/"]
+    service: api
+    rewrite: /api/{ver}
+  - name: teapot
+    paths: [/tea]
+    respond:
+      status: 418
+      headers: {X-Kind: teapot}
+      body: short and stout
+      content_type: text/plain
+"""
+
+
+def test_full_config_round_trip():
+    cfg = load(FULL)
+    assert [(l.name, l.host, l.port, l.backlog) for l in cfg.listeners] == [
+        ("public", "0.0.0.0", 8080, 512), ("admin", "::1", 9090, 2048)]
+    assert cfg.server == ServerSpec(workers="auto", via="edge", request_id_header="X-Trace",
+                                    trust_forwarded=True, server_header="LiteMesh")
+    assert cfg.limits == LimitsSpec(max_request_line=4096, max_header_size=16384, max_headers=50,
+                                    max_body_size=10_000_000)
+    assert cfg.timeouts == ServerTimeouts(client_header=5.0, client_body=60.0, keepalive=0.5, send=2.5, drain=0.0)
+    api = cfg.service_by_name["api"]
+    assert api.targets == (TargetSpec(address="10.0.0.1:80", host="10.0.0.1", port=80),
+                           TargetSpec(address="10.0.0.2:80", host="10.0.0.2", port=80, weight=3))
+    assert (api.timeouts.connect, api.timeouts.read, api.timeouts.write) == (0.25, 120.0, 90.0)
+    assert (api.pool.max_idle, api.pool.idle_timeout, api.pool.max_requests) == (8, 90.0, 1000)
+    assert api.host_header == "api.internal" and api.balancer == "round_robin"
+    items, regex, teapot = cfg.routes
+    assert items.hosts == ("api.example.com", "*.example.org")
+    assert items.methods == ("GET", "POST")
+    assert items.paths == ("/v1/items/{item}", "=/items/{item}") and items.priority == 5 and items.preserve_host
+    assert regex.rewrite == "/api/{ver}"
+    assert teapot.respond == RespondSpec(status=418, headers={"X-Kind": "teapot"}, body="short and stout",
+                                         content_type="text/plain")
+    # The loaded object survives an encode/decode cycle unchanged.
+    assert msgspec.json.decode(msgspec.json.encode(cfg), type=GatewayConfig) == cfg
+
+
+def test_defaults_for_minimal_config():
+    cfg = load("routes: []\n")
+    assert cfg.listeners == (ListenerSpec(address="127.0.0.1:8080", host="127.0.0.1", port=8080),)
+    assert cfg.services == () and cfg.routes == ()
+    assert cfg.limits == LimitsSpec(max_request_line=8192, max_header_size=32768, max_headers=100,
+                                    max_body_size=64 << 20)
+    assert cfg.timeouts == ServerTimeouts(client_header=10.0, client_body=60.0, keepalive=75.0, send=60.0, drain=30.0)
+    assert cfg.server == ServerSpec(workers=1, via="litemesh", request_id_header="X-Request-ID",
+                                    trust_forwarded=False, server_header="")
+
+
+def test_route_defaults_and_empty_sections_mean_defaults():
+    cfg = load(BASE + "server:\nlimits:\nroutes:\n  - name: r\n    service: svc\n")
+    route = cfg.routes[0]
+    assert route == RouteSpec(name="r", service="svc")
+    assert route.paths == ("/",) and route.respond is None and not route.strip_prefix
+    assert cfg.server == ServerSpec() and cfg.limits == LimitsSpec()
+    assert cfg.services[0].timeouts.connect == 5.0 and cfg.services[0].pool.max_idle == 256
+
+
+def test_example_config_loads():
+    cfg = load_config(EXAMPLE_CONFIG_PATH, env=NO_ENV)
+    assert EXAMPLE_CONFIG_PATH.name == "example.yaml"
+    assert (cfg.listeners[0].host, cfg.listeners[0].port) == ("127.0.0.1", 8080)
+    assert [t.port for t in cfg.service_by_name["users"].targets] == [9101, 9102]
+    assert [t.port for t in cfg.service_by_name["orders"].targets] == [9103]
+    routes = {r.name: r for r in cfg.routes}
+    assert set(routes) == {"users-api", "user-by-id", "orders", "health", "deny-internal", "old-docs"}
+    assert routes["users-api"].strip_prefix and routes["user-by-id"].rewrite == "/users/{id}"
+    assert routes["orders"].methods == ("GET", "POST")
+    assert routes["health"].respond.status == 200 and json.loads(routes["health"].respond.body) == {"status": "ok"}
+    assert routes["deny-internal"].respond.status == 403
+    assert routes["old-docs"].respond.status == 301 and "Location" in routes["old-docs"].respond.headers
+    assert "maintenance" in EXAMPLE_CONFIG_PATH.read_text()
+
+
+def test_loaded_objects_are_frozen():
+    cfg = load(FULL)
+    with pytest.raises(AttributeError):
+        cfg.routes = ()
+    with pytest.raises(AttributeError):
+        cfg.routes[0].name = "x"
+    with pytest.raises(AttributeError):
+        cfg.services[0].targets[0].port = 1
+    with pytest.raises(TypeError):
+        cfg.service_by_name["new"] = cfg.services[0]
+    assert isinstance(cfg.routes, tuple) and isinstance(cfg.routes[0].paths, tuple)
+
+
+def test_load_config_reads_os_environ_by_default(tmp_path, monkeypatch):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(BASE)
+    monkeypatch.setenv("LITEMESH_SERVER__WORKERS", "3")
+    assert load_config(path).server.workers == 3
+    assert load_config(str(path), env={}).server.workers == 1
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.yaml", env=NO_ENV)
+
+
+# ------------------------------------------------------------------ error reporting
+
+def test_error_string_format():
+    err = ConfigError([ConfigIssue("gateway.yaml", 12, 9, "routes[3].paths[0]", "must start with '/'"),
+                       ConfigIssue("<env LITEMESH_LISTEN>", None, None, "listeners[0].address", "bad"),
+                       ConfigIssue("x.yaml", None, None, "", "configuration is empty")])
+    assert str(err).splitlines() == [
+        "gateway.yaml:12:9: routes[3].paths[0]: must start with '/'",
+        "<env LITEMESH_LISTEN>: listeners[0].address: bad",
+        "x.yaml: configuration is empty",
+    ]
+
+
+def test_yaml_syntax_error_has_line():
+    text = "listeners:\n  - address: 127.0.0.1:80\nroutes: [\n  - a: b\n"
+    issue = only_issue(text)
+    assert issue.file == "gw.yaml" and issue.path == ""
+    assert "YAML syntax error" in issue.message
+    assert issue.line == 4
+
+
+def test_yaml_bad_indentation_line():
+    issue = only_issue("server:\n  workers: 2\n via: x\n")
+    assert issue.line == 3 and "YAML" in issue.message
+
+
+@pytest.mark.parametrize("text", ["", "   \n", "# only a comment\n"])
+def test_empty_file(text):
+    issue = only_issue(text)
+    assert "empty" in issue.message and issue.line is None
+
+
+def test_top_level_must_be_mapping():
+    issue = only_issue("- a\n- b\n")
+    assert "mapping" in issue.message and issue.line == 1
+
+
+def test_unknown_fields_name_the_key_and_all_are_reported():
+    text = BASE + "rotues: []\nserver:\n  wokers: 2\n"
+    found = issues(text)
+    assert [(i.path, i.line, i.message) for i in found] == [
+        ("", 6, "unknown field 'rotues' (did you mean 'routes'?)"),
+        ("server", 8, "unknown field 'wokers' (did you mean 'workers'?)"),
+    ]
+    assert found[1].column == 3
+
+
+def test_unknown_field_in_nested_struct():
+    text = with_routes("""\
+        - name: r
+          service: svc
+          respond_with: 200
+        """)
+    issue = only_issue(text)
+    assert (issue.path, issue.line) == ("routes[0]", line_of(text, "respond_with"))
+    assert "respond_with" in issue.message
+
+
+def test_derived_fields_cannot_be_written():
+    issue = only_issue("listeners:\n  - address: 127.0.0.1:80\n    port: 81\n")
+    assert (issue.path, issue.line) == ("listeners[0].port", 3)
+
+
+def test_duplicate_yaml_key():
+    issue = only_issue(BASE + "server:\n  workers: 2\n  workers: 3\n")
+    assert (issue.path, issue.line, issue.message) == ("server.workers", 8, "duplicate key")
+
+
+def test_wrong_types_use_msgspec_path():
+    text = with_routes("""\
+        - name: r
+          service: svc
+          paths: [/a, 5]
+          priority: high
+        """)
+    found = issues(text)
+    # msgspec reports one type error per route element.
+    assert len(found) == 1
+    assert (found[0].path, found[0].line) == ("routes[0].paths[1]", line_of(text, "paths: [/a, 5]"))
+    assert "expected str, got int" in found[0].message
+
+
+def test_type_errors_in_several_elements_are_all_reported():
+    text = with_routes("""\
+        - name: a
+          service: svc
+          priority: high
+        - name: b
+          service: svc
+          strip_prefix: maybe
+        """)
+    found = issues(text)
+    assert [(i.path, i.line) for i in found] == [
+        ("routes[0].priority", line_of(text, "priority: high")),
+        ("routes[1].strip_prefix", line_of(text, "strip_prefix: maybe")),
+    ]
+
+
+def test_missing_required_field_points_at_parent_mapping():
+    text = BASE + "routes:\n  - service: svc\n    paths: [/]\n"
+    issue = only_issue(text)
+    assert issue.path == "routes[0]" and issue.line == 7 and "missing required field 'name'" in issue.message
+
+
+def test_section_of_wrong_type():
+    issue = only_issue(BASE + "limits: 5\n")
+    assert (issue.path, issue.line) == ("limits", 6)
+
+
+def test_bad_durations_and_sizes():
+    text = BASE + "limits:\n  max_body_size: 1XB\ntimeouts:\n  keepalive: soon\n  client_header: 0\n"
+    found = issues(text)
+    assert [(i.path, i.line) for i in found] == [
+        ("limits.max_body_size", 7), ("timeouts.keepalive", 9), ("timeouts.client_header", 10)]
+    assert "invalid size" in found[0].message and "invalid duration" in found[1].message
+    assert "> 0" in found[2].message   # timeouts must be positive
+
+
+def test_bad_and_duplicate_listener_addresses():
+    text = """\
+        listeners:
+          - name: a
+            address: 127.0.0.1:8080
+          - name: b
+            address: 127.0.0.1:8080
+          - name: a
+            address: localhost
+          - name: c
+            address: 127.0.0.1:0
+          - name: d
+            address: 127.0.0.1:0
+        """
+    found = issues(text)
+    assert [(i.path, i.line) for i in found] == [
+        ("listeners[1].address", 5), ("listeners[2].name", 6), ("listeners[2].address", 7)]
+    assert "duplicate address" in found[0].message and "duplicate name 'a'" in found[1].message
+
+
+def test_listeners_must_not_be_empty():
+    issue = only_issue("listeners: []\n")
+    assert issue.path == "listeners" and issue.line == 1
+
+
+def test_service_errors():
+    text = """\
+        services:
+          - name: s
+            targets: [127.0.0.1:0, 127.0.0.1:90, "127.0.0.1:90"]
+          - name: s
+            targets: []
+          - name: t
+            balancer: random
+            targets: [{address: 127.0.0.1:1, weight: 0}]
+        """
+    found = issues(text)
+    assert [(i.path, i.line) for i in found] == [
+        ("services[0].targets[0].address", 3),
+        ("services[0].targets[2].address", 3),
+        ("services[1].name", 4),
+        ("services[1].targets", 5),
+        ("services[2].balancer", 7),
+    ]
+    assert "duplicate target" in found[1].message
+
+
+def test_unknown_service_reference():
+    text = with_routes("""\
+        - name: a
+          service: svc
+        - name: b
+          service: svc
+        - name: c
+          service: x
+        """)
+    issue = only_issue(text)
+    assert (issue.path, issue.message) == ("routes[2].service", "unknown service 'x'")
+    assert issue.line == line_of(text, "service: x") and issue.column == 14
+    assert str(issue) == f"gw.yaml:{issue.line}:14: routes[2].service: unknown service 'x'"
+
+
+def test_route_referencing_a_service_that_failed_validation_is_not_double_reported():
+    text = "services:\n  - name: broken\n    targets: [nope]\nroutes:\n  - name: r\n    service: broken\n"
+    issue = only_issue(text)
+    assert issue.path == "services[0].targets[0].address"
+
+
+def test_duplicate_route_names_even_if_one_fails_conversion():
+    text = with_routes("""\
+        - name: r
+          service: svc
+        - name: r
+          service: svc
+          priority: x
+        """)
+    found = issues(text)
+    assert [(i.path, i.line) for i in found] == [
+        ("routes[1].name", line_of(text, "- name: r") + 2),
+        ("routes[1].priority", line_of(text, "priority: x")),
+    ]
+
+
+@pytest.mark.parametrize("route, got", [
+    ("- name: r\n", "neither"),
+    ("- name: r\n  service: svc\n  respond: {status: 200}\n", "both"),
+])
+def test_exactly_one_of_service_or_respond(route, got):
+    text = with_routes(route)
+    issue = only_issue(text)
+    assert issue.path == "routes[0]" and got in issue.message
+    assert issue.line == line_of(text, "- name: r")
+
+
+@pytest.mark.parametrize("path, message", [
+    ("api", "must start with '/'"),
+    ("=api", "must start with '/'"),
+    ("/a/{id}x", "whole segment"),
+    ("/a/x{id}", "whole segment"),
+    ("/a/{id}/{id}", "duplicate parameter"),
+    ("/a/{1x}", "identifier"),
+    ("/a/{}", "identifier"),
+    ("/a//b", "empty path segment"),
+    ("/a/../b", "'..'"),
+    ("/a b", "whitespace"),
+    ("/a?x=1", "'?'"),
+    ("~(unclosed", "invalid regex"),
+    ("~", "empty regex"),
+])
+def test_invalid_paths(path, message):
+    text = with_routes(f"""\
+        - name: r
+          service: svc
+          paths:
+            - /ok
+            - "{path}"
+        """)
+    issue = only_issue(text)
+    assert issue.path == "routes[0].paths[1]"
+    assert issue.line == line_of(text, f'- "{path}"') and issue.column == 9   # the value, after "- "
+    assert message in issue.message
+
+
+@pytest.mark.parametrize("path", ["/", "/a/b/", "=/a/{x}/b/{y}", "~^/x/(?P<id>\\d+)$", "/{x}", "=/"])
+def test_valid_paths(path):
+    assert load(with_routes(f'- name: r\n  service: svc\n  paths: [\'{path}\']\n')).routes[0].paths == (path,)
+
+
+def test_strip_prefix_rules():
+    text = with_routes("""\
+        - name: ok
+          service: svc
+          paths: ["/a/{x}", "=/b"]
+          strip_prefix: true
+        - name: regex
+          service: svc
+          paths: [/c, "~^/d"]
+          strip_prefix: true
+        - name: both
+          service: svc
+          strip_prefix: true
+          rewrite: /x
+        """)
+    found = issues(text)
+    assert [(i.path, i.line) for i in found] == [
+        ("routes[1].paths[1]", line_of(text, '"~^/d"')),
+        ("routes[2].strip_prefix", line_of(text, "rewrite: /x") - 1),
+    ]
+
+
+@pytest.mark.parametrize("paths, rewrite, message", [
+    ('["/a/{id}", "/b"]', "/x/{id}", "not every path"),
+    ('["/a/{id}"]', "/x/{other}", "not every path"),
+    ('["~^/a/(?P<n>.*)"]', "/x/{m}", "not every path"),
+    ('["/a"]', "x/y", "must start with '/'"),
+    ('["/a"]', "/x?y=1", "query"),
+    ('["/a/{id}"]', "/x/{id", "unbalanced"),
+])
+def test_invalid_rewrite(paths, rewrite, message):
+    text = with_routes(f'- name: r\n  service: svc\n  paths: {paths}\n  rewrite: "{rewrite}"\n')
+    issue = only_issue(text)
+    assert (issue.path, issue.line) == ("routes[0].rewrite", line_of(text, "rewrite:"))
+    assert message in issue.message
+
+
+def test_valid_rewrites():
+    text = with_routes("""\
+        - name: a
+          service: svc
+          paths: ["/a/{id}", "=/b/{id}", "~^/c/(?P<id>[0-9]+)"]
+          rewrite: /items/{id}.json
+        - name: b
+          service: svc
+          paths: [/static]
+          rewrite: /
+        """)
+    assert [r.rewrite for r in load(text).routes] == ["/items/{id}.json", "/"]
+
+
+def test_invalid_hosts_and_methods():
+    text = with_routes("""\
+        - name: r
+          service: svc
+          hosts: [good.example, "bad host", "*.ok.example", "*", "x.example:80", "-x.example"]
+          methods: [get, "BAD METHOD", ""]
+        """)
+    found = issues(text)
+    host_line, method_line = line_of(text, "hosts:"), line_of(text, "methods:")
+    assert [(i.path, i.line) for i in found] == [
+        ("routes[0].hosts[1]", host_line), ("routes[0].hosts[3]", host_line),
+        ("routes[0].hosts[4]", host_line), ("routes[0].hosts[5]", host_line),
+        ("routes[0].methods[1]", method_line), ("routes[0].methods[2]", method_line),
+    ]
+    assert "port" in found[2].message
+
+
+def test_respond_checks():
+    text = with_routes("""\
+        - name: a
+          respond: {status: 101}
+        - name: b
+          respond: {status: 600}
+        - name: c
+          respond:
+            status: 204
+            body: nope
+        - name: d
+          respond:
+            status: 200
+            content_type: text/plain
+            headers:
+              Content-Type: text/html
+              Content-Length: "3"
+              "Bad Name": x
+              X-Ok: "a\\r\\nInjected: 1"
+        - name: e
+          respond: {status: 200}
+          strip_prefix: true
+        """)
+    found = issues(text)
+    assert [(i.path, i.line) for i in found] == [
+        ("routes[0].respond.status", line_of(text, "status: 101")),
+        ("routes[1].respond.status", line_of(text, "status: 600")),
+        ("routes[2].respond.body", line_of(text, "body: nope")),
+        ("routes[3].respond.content_type", line_of(text, "content_type: text/plain")),
+        ("routes[3].respond.headers.Content-Length", line_of(text, "Content-Length")),
+        ("routes[3].respond.headers['Bad Name']", line_of(text, "Bad Name")),
+        ("routes[3].respond.headers.X-Ok", line_of(text, "X-Ok")),
+        ("routes[4].strip_prefix", line_of(text, "strip_prefix: true")),
+    ]
+    assert "<= 599" in found[1].message and "CR" in found[6].message
+
+
+def test_server_header_checks():
+    text = BASE + 'server:\n  via: "two words"\n  request_id_header: "X Id"\n  server_header: "a\\nb"\n'
+    assert [(i.path, i.line) for i in issues(text)] == [
+        ("server.via", 7), ("server.request_id_header", 8), ("server.server_header", 9)]
+
+
+def test_many_different_errors_collected_at_once():
+    text = """\
+        listeners:
+          - address: nowhere
+        services:
+          - name: s
+            targets: [127.0.0.1:1]
+            timeouts: {connect: -1s}
+        routes:
+          - name: r1
+            service: ghost
+          - name: r2
+            service: s
+            paths: [nope]
+          - name: r2
+            respond: {status: 200}
+        limits:
+          max_headers: 0
+        """
+    found = issues(text)
+    assert [(i.path, i.line) for i in found] == [
+        ("listeners[0].address", 2),
+        ("services[0].timeouts.connect", 6),
+        ("routes[0].service", 9),
+        ("routes[1].paths[0]", 12),
+        ("routes[2].name", 13),
+        ("limits.max_headers", 16),
+    ]
+    assert len(str(ConfigError(found)).splitlines()) == 6
+
+
+# ------------------------------------------------------------------ environment overrides
+
+def test_env_overrides_apply():
+    env = {
+        "LITEMESH_LIMITS__MAX_BODY_SIZE": "1MiB",
+        "LITEMESH_SERVER__WORKERS": "4",
+        "LITEMESH_SERVER__TRUST_FORWARDED": "true",
+        "LITEMESH_SERVER__VIA": "123",          # str field: kept verbatim, not parsed as a number
+        "LITEMESH_TIMEOUTS__KEEPALIVE": "5s",
+        "LITEMESH_LISTEN": "0.0.0.0:9999",
+        "LITEMESH_DEBUG": "1",                  # not ours: ignored
+        "LITEMESH_NO_EXTENSIONS": "1",
+        "OTHER__THING": "x",
+    }
+    cfg = load(BASE, env)
+    assert cfg.limits.max_body_size == 1 << 20
+    assert cfg.server.workers == 4 and cfg.server.trust_forwarded is True and cfg.server.via == "123"
+    assert cfg.timeouts.keepalive == 5.0
+    assert (cfg.listeners[0].host, cfg.listeners[0].port) == ("0.0.0.0", 9999)
+
+
+def test_env_listen_without_listeners_section():
+    cfg = load("routes: []\n", {"LITEMESH_LISTEN": "[::]:8443", "LITEMESH_SERVER__WORKERS": "auto"})
+    assert (cfg.listeners[0].host, cfg.listeners[0].port) == ("::", 8443) and cfg.server.workers == "auto"
+
+
+def test_env_override_beats_file_and_keeps_other_listeners():
+    text = "listeners:\n  - address: 127.0.0.1:1\n  - name: b\n    address: 127.0.0.1:2\n"
+    cfg = load(text, {"LITEMESH_LISTEN": "127.0.0.1:3"})
+    assert [l.port for l in cfg.listeners] == [3, 2]
+
+
+def test_invalid_env_overrides_are_reported_against_the_variable():
+    env = {
+        "LITEMESH_LIMITS__MAX_BODY_SIZE": "huge",
+        "LITEMESH_SERVER__WORKERS": "0",
+        "LITEMESH_LISTEN": "nowhere",
+        "LITEMESH_SERVER__NOPE": "1",
+        "LITEMESH_BOGUS__X": "1",
+    }
+    found = issues(BASE, env)
+    by_file = {i.file: i for i in found}
+    assert len(found) == 5 and all(i.line is None for i in found)
+    assert by_file["<env LITEMESH_LIMITS__MAX_BODY_SIZE>"].path == "limits.max_body_size"
+    assert by_file["<env LITEMESH_SERVER__WORKERS>"].path == "server.workers"
+    assert by_file["<env LITEMESH_LISTEN>"].path == "listeners[0].address"
+    assert "unknown field 'nope'" in by_file["<env LITEMESH_SERVER__NOPE>"].message
+    assert "unknown section 'bogus'" in by_file["<env LITEMESH_BOGUS__X>"].message
+
+
+def test_env_and_file_errors_together():
+    found = issues(BASE + "limits:\n  max_headers: -1\n", {"LITEMESH_TIMEOUTS__SEND": "later"})
+    assert [(i.file, i.path, i.line) for i in found] == [
+        ("<env LITEMESH_TIMEOUTS__SEND>", "timeouts.send", None), ("gw.yaml", "limits.max_headers", 7)]
+
+
+# ------------------------------------------------------------------ JSON Schema
+
+def test_json_schema_shape():
+    schema = json_schema()
+    json.dumps(schema)   # plain JSON
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    defs = schema["$defs"]
+    top = defs[schema["$ref"].rsplit("/", 1)[1]]["properties"]
+    assert {"listeners", "services", "routes", "limits", "timeouts", "server"} <= set(top)
+    assert top["routes"]["items"] == {"$ref": "#/$defs/RouteSpec"}
+    assert "paths" in defs["RouteSpec"]["properties"] and "targets" in defs["ServiceSpec"]["properties"]
+    # Durations and sizes accept numbers or strings; derived fields are hidden.
+    keepalive = defs["ServerTimeouts"]["properties"]["keepalive"]
+    assert {s["type"] for s in keepalive["anyOf"]} == {"number", "string"}
+    pattern = next(s["pattern"] for s in defs["LimitsSpec"]["properties"]["max_body_size"]["anyOf"]
+                   if s["type"] == "string")
+    assert re.match(pattern, "64MiB") and not re.match(pattern, "64 apples")
+    assert "port" not in defs["ListenerSpec"]["properties"] and "host" not in defs["TargetSpec"]["properties"]
+    target_items = defs["ServiceSpec"]["properties"]["targets"]["items"]["anyOf"]
+    assert {"type": "string", "description": "'host:port' shorthand"} in target_items
+    assert defs["RouteSpec"]["additionalProperties"] is False
+
+
+def test_json_schema_validates_example_config():
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+    schema = json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    assert not list(validator.iter_errors(yaml.safe_load(EXAMPLE_CONFIG_PATH.read_text())))
+    assert not list(validator.iter_errors(yaml.safe_load(FULL)))
+    assert list(validator.iter_errors({"routes": [{"name": "r", "bogus": 1}]}))
