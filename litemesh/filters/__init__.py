@@ -1,0 +1,1 @@
+"""Per-route filters, one concern each (see :mod:`litemesh.proxy.filter` for the hook contract)."""

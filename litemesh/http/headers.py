@@ -1,0 +1,75 @@
+"""Header rules shared by both directions: hop-by-hop stripping, Host and request-id validation.
+
+Header names arrive as raw bytes from httptools; the hot path lowercases each name once and looks it
+up in the small tables below, so classification is a dict/set lookup, never a regex.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+#: RFC 9110 §7.6.1 connection-specific fields, plus Proxy-* which address this proxy only.
+HOP_BY_HOP: frozenset[bytes] = frozenset({
+    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
+    b"upgrade", b"proxy-authenticate", b"proxy-authorization",
+})
+
+# Host: reg-name / IPv4 / [IPv6], optional port. Letters, digits, '-', '.', '_' only in names.
+_HOST_RE = re.compile(rb"(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_.])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
+# A client-supplied request id is kept only if it is short and harmless in logs and headers.
+_REQUEST_ID_RE = re.compile(rb"[A-Za-z0-9._:+/=-]{1,128}")
+
+
+def connection_tokens(value: bytes) -> list[bytes]:
+    """The lowercase tokens of a Connection header value (``b"close, X-Foo"`` → ``[b"close", b"x-foo"]``)."""
+    return [token.strip().lower() for token in value.split(b",") if token.strip()]
+
+
+def valid_host(value: bytes) -> bool:
+    """True if ``value`` is a syntactically valid Host header (RFC 9110 §7.2, RFC 3986 authority)."""
+    if _HOST_RE.fullmatch(value) is None:
+        return False
+    port_sep = value.rfind(b":")
+    if port_sep > value.rfind(b"]"):
+        port = value[port_sep + 1:]
+        return 0 < len(port) <= 5 and 0 < _digits_value(port) <= 65535
+    return True
+
+
+def host_without_port(value: bytes) -> str:
+    """Lowercase host name for routing: ``b"API.Example.com:8080"`` → ``"api.example.com"``."""
+    if value.startswith(b"["):
+        end = value.find(b"]")
+        return value[: end + 1].decode("ascii").lower()
+    port_sep = value.find(b":")
+    if port_sep >= 0:
+        value = value[:port_sep]
+    return value.decode("ascii").lower()
+
+
+def valid_request_id(value: bytes) -> bool:
+    return _REQUEST_ID_RE.fullmatch(value) is not None
+
+
+def _digits_value(digits: bytes) -> int:
+    """Value of an ASCII digit string, computed by hand: wire numbers never go through int()."""
+    total = 0
+    for byte in digits:
+        if not 48 <= byte <= 57:
+            return -1
+        total = total * 10 + (byte - 48)
+    return total
+
+
+class RequestIdFactory:
+    """Unique ids without a syscall per request: a random per-process prefix and a counter."""
+
+    __slots__ = ("_prefix", "_counter")
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(8).hex().encode()
+        self._counter = 0
+
+    def __call__(self) -> bytes:
+        self._counter += 1
+        return b"%s%016x" % (self._prefix, self._counter)

@@ -1,0 +1,401 @@
+"""One request and its response through the proxy: the fixed phases of the request lifecycle.
+
+Phases (DESIGN §2), run by :meth:`Exchange.start` when the request reaches the head of its
+connection's line:
+
+1. route            — normalize the path, match host + method + path in the route trie (404 if none);
+2. request filters  — the route's chain in order; any may answer with a local reply;
+3. upstream peer    — the service's balancer picks a target; a pooled connection or a new one;
+4. forward          — the rewritten head and the body stream to the upstream with back-pressure;
+   retry            — only a request that never reached a live upstream (stale pooled connection,
+                      nothing of the body sent) goes again, on a fresh connection;
+5. response filters — in reverse order, on the response head; the body streams back;
+6. log              — counters in the worker state.
+
+Everything is callback driven: no task per request.  Only opening a new upstream connection runs
+a coroutine.  Errors anywhere become one :class:`~litemesh.errors.GatewayError` and one JSON answer
+(or, once response bytes went out, a closed connection — the only honest signal left).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ClientError, GatewayError, UpstreamError
+from ..http.headers import connection_tokens, host_without_port, valid_host
+from ..http.target import normalize_path, split_target
+from ..http.writer import CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, error_response, reason_phrase
+
+if TYPE_CHECKING:
+    from ..http.request import RequestHead
+    from ..server.protocol import DownstreamProtocol
+    from .router import LocalReply, Route, RouteEntry
+    from .snapshot import Snapshot
+    from .upstream import UpstreamConnection
+
+#: bytes of request body buffered (connecting, or a pipelined request waiting its turn) before
+#: reading from the client pauses
+BODY_BUFFER_HIGH = 256 * 1024
+#: a request body still unread when a local answer was given is read and dropped up to this size
+#: (keeps the connection); a larger one closes the connection instead
+DISCARD_LIMIT = 1 << 20
+
+_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _UPGRADE, _DROP = 1, 2, 3, 4, 5
+_RESPONSE_SPECIAL = {
+    b"content-length": _CONTENT_LENGTH, b"transfer-encoding": _TRANSFER_ENCODING, b"connection": _CONNECTION,
+    b"upgrade": _UPGRADE, b"keep-alive": _DROP, b"proxy-connection": _DROP, b"te": _DROP, b"trailer": _DROP,
+    b"proxy-authenticate": _DROP, b"proxy-authorization": _DROP,
+}
+_NOT_FOUND = ClientError(404, "not_found", "no route matches the request")
+_METHODS: dict[bytes, str] = {}
+
+
+class Exchange:
+    __slots__ = (
+        "conn", "head", "snapshot", "request_id", "entry", "params", "upstream_path", "query", "target",
+        "upstream", "upstream_head", "body_buffer", "body_buffered", "request_done", "body_sent",
+        "response_started", "done", "head_only", "keep_alive", "out", "out_chunked", "close_delimited_upstream",
+        "tries", "upgrade_rest", "discard_body", "local_error", "read_timeout", "write_timeout", "status",
+        "continue_sent",
+    )
+
+    def __init__(self, conn: "DownstreamProtocol", head: "RequestHead | None", snapshot: "Snapshot") -> None:
+        self.conn = conn
+        self.head = head
+        self.snapshot = snapshot
+        rid = head.request_id if head is not None else None
+        self.request_id: bytes = rid if rid is not None else conn.state.new_request_id()
+        self.entry: RouteEntry | None = None
+        self.params: dict[str, str] | None = None
+        self.upstream_path = b"/"
+        self.query = b""
+        self.target = None
+        self.upstream: UpstreamConnection | None = None
+        self.upstream_head = b""
+        self.body_buffer: list[bytes] | None = None
+        self.body_buffered = 0
+        self.request_done = False
+        self.body_sent = False
+        self.response_started = False
+        self.done = False
+        self.head_only = head is not None and head.method == b"HEAD"
+        self.keep_alive = head is not None and head.keep_alive
+        self.out: list[bytes] = []
+        self.out_chunked = False
+        self.close_delimited_upstream = False
+        self.tries = 0
+        self.upgrade_rest: bytes | None = None
+        self.discard_body = False
+        self.local_error: GatewayError | None = None
+        self.read_timeout = 60.0
+        self.write_timeout = 60.0
+        self.status = 0
+        self.continue_sent = False
+
+    # -- phases ------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.local_error is not None:
+            self.respond_error(self.local_error)
+            return
+        try:
+            found = self._route()
+        except ClientError as error:
+            self.respond_error(error)
+            return
+        if found is None:
+            self.respond_error(_NOT_FOUND)
+            return
+        entry = self.entry = found[0]
+        self.params = found[1]
+        for request_filter in entry.request_filters:
+            reply = request_filter.on_request(self)
+            if reply is not None:
+                self.respond_local(reply)
+                return
+        route = entry.route
+        if route.reply is not None:
+            self.respond_local(route.reply)
+            return
+        self._forward(route)
+
+    def _route(self) -> "tuple[RouteEntry, dict[str, str] | None] | None":
+        head = self.head
+        if head.target == b"*":
+            return None
+        path, self.query, authority = split_target(head.target)
+        if authority is not None:
+            if not valid_host(authority):
+                raise ClientError(400, "bad_request", "invalid authority in request target")
+            host = authority
+        else:
+            host = head.host or b""
+        self.upstream_path = path = normalize_path(path)
+        method = _METHODS.get(head.method)
+        if method is None:
+            method = _METHODS.setdefault(head.method, head.method.decode("ascii"))
+        return self.snapshot.router.match(host_without_port(host) if host else "", method, path.decode("latin-1"))
+
+    def _forward(self, route: "Route") -> None:
+        service = route.service
+        target = self.target = service.balancer.pick()
+        self.read_timeout = service.read_timeout
+        self.write_timeout = service.write_timeout
+        head = self.head
+        if head.expect_continue and not self.request_done:
+            self.conn.write(CONTINUE_100)  # we are ready for the body: say so (the upstream never sees Expect)
+            self.continue_sent = True
+        self.upstream_head = self._upstream_head(route, target.host_header)
+        self._connect_or_reuse()
+
+    def _connect_or_reuse(self) -> None:
+        pool = self.target.pool
+        upstream = pool.acquire()
+        if upstream is not None:
+            self._attach(upstream)
+        else:
+            self.conn.loop.create_task(self._connect(pool))
+
+    async def _connect(self, pool) -> None:  # type: ignore[no-untyped-def]
+        try:
+            upstream = await pool.connect()
+        except GatewayError as error:
+            if not self.done:
+                self.on_upstream_error(error)
+            return
+        if self.done:
+            pool.release(upstream)  # the client left meanwhile; the fresh connection is still good
+            return
+        self._attach(upstream)
+
+    def _attach(self, upstream: "UpstreamConnection") -> None:
+        self.upstream = upstream
+        upstream.bind(self, self.head_only, self.read_timeout, self.write_timeout)
+        if self.conn.writing_paused:
+            upstream.transport.pause_reading()
+        buffered = self.body_buffer
+        if buffered:
+            self.body_buffer = None
+            self.body_buffered = 0
+            self.body_sent = True
+            upstream.send(b"".join([self.upstream_head, *buffered]))
+            self.conn.resume_reading_for_buffer()
+        else:
+            upstream.send(self.upstream_head)
+
+    def _upstream_head(self, route: "Route", target_host: bytes) -> bytes:
+        head = self.head
+        snapshot = self.snapshot
+        client_host = head.host or b""
+        host = client_host if route.preserve_host and client_host else target_host
+        parts = [head.method, b" ", self.upstream_path, self.query, b" HTTP/1.1\r\nHost: ", host, b"\r\n"]
+        for name, value in head.headers:
+            parts += (name, b": ", value, b"\r\n")
+        client_ip = self.conn.client_ip
+        if snapshot.trust_forwarded:
+            forwarded_for = head.forwarded_for + b", " + client_ip if head.forwarded_for else client_ip
+            proto = head.forwarded_proto or self.conn.scheme
+            forwarded_host = head.forwarded_host or client_host
+        else:
+            forwarded_for, proto, forwarded_host = client_ip, self.conn.scheme, client_host
+        parts += (b"X-Forwarded-For: ", forwarded_for, b"\r\nX-Forwarded-Proto: ", proto, b"\r\n")
+        if forwarded_host:
+            parts += (b"X-Forwarded-Host: ", forwarded_host, b"\r\n")
+        if snapshot.via:
+            parts += (b"Via: ", head.via + b", " + snapshot.via if head.via else snapshot.via, b"\r\n")
+        elif head.via:
+            parts += (b"Via: ", head.via, b"\r\n")
+        if snapshot.request_id_header:
+            parts += (snapshot.request_id_header, b": ", self.request_id, b"\r\n")
+        if head.chunked:
+            parts.append(b"Transfer-Encoding: chunked\r\n")
+        elif head.content_length >= 0:
+            parts.append(b"Content-Length: %d\r\n" % head.content_length)
+        if head.upgrade is not None:
+            parts += (b"Connection: upgrade\r\nUpgrade: ", head.upgrade, b"\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    # -- request body (from the downstream protocol) -------------------------------------------
+    def on_body(self, data: bytes) -> None:
+        if self.head.chunked:
+            data = chunk(data)
+        self._body_out(data)
+
+    def on_end(self) -> None:
+        self.request_done = True
+        if self.head.chunked:
+            self._body_out(LAST_CHUNK)
+
+    def _body_out(self, data: bytes) -> None:
+        upstream = self.upstream
+        if upstream is not None:
+            self.body_sent = True
+            upstream.send(data)
+        elif self.discard_body or self.done:
+            return
+        else:
+            if self.body_buffer is None:
+                self.body_buffer = []
+            self.body_buffer.append(data)
+            self.body_buffered += len(data)
+            if self.body_buffered > BODY_BUFFER_HIGH:
+                self.conn.pause_reading_for_buffer()
+
+    # -- response (from the upstream connection) ----------------------------------------------
+    def on_response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], upstream_keep: bool) -> None:
+        self.response_started = True
+        self.status = status
+        content_length = None
+        chunked = False
+        named: list[bytes] | None = None
+        upgrade = None
+        kept: list[tuple[bytes, bytes]] = []
+        for name, value in headers:
+            kind = _RESPONSE_SPECIAL.get(name.lower())
+            if kind is None:
+                kept.append((name, value))
+            elif kind == _CONTENT_LENGTH:
+                content_length = value
+            elif kind == _TRANSFER_ENCODING:
+                chunked = True
+            elif kind == _CONNECTION:
+                named = (named or []) + connection_tokens(value)
+            elif kind == _UPGRADE:
+                upgrade = value
+        if named:
+            kept = [(n, v) for (n, v) in kept if n.lower() not in named]
+        for response_filter in self.entry.response_filters:
+            response_filter.on_response_head(self, status, kept)
+
+        line = STATUS_LINES.get(status)
+        if line is None or (reason and reason != reason_phrase(status)):
+            line = b"HTTP/1.1 %d %s\r\n" % (status, reason or reason_phrase(status))
+        parts = [line]
+        for name, value in kept:
+            parts += (name, b": ", value, b"\r\n")
+        snapshot = self.snapshot
+        if snapshot.via:
+            parts += (b"Via: ", snapshot.via, b"\r\n")
+        if snapshot.request_id_header:
+            parts += (snapshot.request_id_header, b": ", self.request_id, b"\r\n")
+        head = self.head
+        if status == 101:
+            parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade or head.upgrade or b"", b"\r\n\r\n")
+            self.out.append(b"".join(parts))
+            return
+        if self.head_only or status in (204, 304):
+            if content_length is not None and status != 204:
+                parts += (b"Content-Length: ", content_length, b"\r\n")
+        elif content_length is not None:
+            parts += (b"Content-Length: ", content_length, b"\r\n")
+        else:
+            self.close_delimited_upstream = not chunked
+            if head.version == b"1.1":
+                self.out_chunked = True
+                parts.append(b"Transfer-Encoding: chunked\r\n")
+            else:
+                self.keep_alive = False  # HTTP/1.0 client: the close delimits the body
+        if head.upgrade is not None or self.conn.closing:
+            self.keep_alive = False  # the client's parser switched protocols: no further requests
+        if not self.keep_alive:
+            parts.append(b"Connection: close\r\n")
+        elif head.version == b"1.0":
+            parts.append(b"Connection: keep-alive\r\n")
+        parts.append(b"\r\n")
+        self.out.append(b"".join(parts))
+
+    def on_response_body(self, data: bytes) -> None:
+        if self.out_chunked:
+            self.out += (b"%x\r\n" % len(data), data, b"\r\n")
+        else:
+            self.out.append(data)
+
+    def flush(self) -> None:
+        out = self.out
+        if out:
+            self.conn.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+
+    def on_response_end(self) -> None:
+        if self.out_chunked:
+            self.out.append(LAST_CHUNK)
+        self.flush()
+        self.upstream = None
+        self._finished()
+
+    def on_upstream_upgraded(self, upstream: "UpstreamConnection", rest: bytes) -> None:
+        self.flush()
+        self.upstream = None
+        self.done = True
+        self.conn.start_tunnel(self, upstream, rest)
+
+    def on_upstream_error(self, error: GatewayError) -> None:
+        if self.done:
+            return
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.close()
+        if self.response_started:
+            self.flush()
+            self.done = True
+            self.conn.abort_exchange(self)
+            return
+        self.out.clear()
+        self.respond_error(error)
+
+    def on_upstream_lost(self, upstream: "UpstreamConnection", exc: Exception | None) -> None:
+        """The upstream connection closed before the response completed."""
+        self.upstream = None
+        if self.done:
+            return
+        stale_reuse = upstream.requests > 1 and not upstream.got_response and not self.body_sent
+        if not self.response_started and stale_reuse and self.tries < 2:
+            self.tries += 1  # the request never reached a live upstream: it is safe to send it again
+            self._connect_or_reuse()
+            return
+        self.on_upstream_error(UpstreamError(502, "upstream_reset", "upstream closed the connection"))
+
+    # -- local answers -----------------------------------------------------------------------
+    def respond_local(self, reply: "LocalReply") -> None:
+        self.status = reply.status
+        self._settle_unread_body()
+        self.conn.write(reply.render(keep_alive=self.keep_alive, head_only=self.head_only,
+                                     request_id=self.request_id,
+                                     request_id_header=self.snapshot.request_id_header))
+        self._finished()
+
+    def respond_error(self, error: GatewayError) -> None:
+        self.status = error.status
+        if self.head is None or error.status in (400, 408, 413, 414, 431, 501, 505):
+            self.keep_alive = False  # framing is unknown or the client is over a limit
+        self._settle_unread_body()
+        self.conn.write(error_response(error, self.request_id, keep_alive=self.keep_alive,
+                                       head_only=self.head_only, request_id_header=self.snapshot.request_id_header))
+        self._finished()
+
+    def _settle_unread_body(self) -> None:
+        """Answering before the request body was read: drop a small rest, else close afterwards."""
+        head = self.head
+        if self.request_done or head is None or not head.has_body:
+            if head is not None and head.upgrade is not None:
+                self.keep_alive = False
+            return
+        if head.expect_continue and not self.continue_sent:
+            self.keep_alive = False  # the client may or may not send the body now: framing is unknown
+        elif head.chunked or head.content_length > DISCARD_LIMIT:
+            self.keep_alive = False
+        self.discard_body = True
+        self.body_buffer = None
+        self.conn.resume_reading_for_buffer()
+
+    def _finished(self) -> None:
+        self.done = True
+        if not self.request_done and not self.discard_body:
+            self.keep_alive = False  # answered early: the rest of the request body stays unread
+        self.conn.exchange_done(self)
+
+    def abort(self) -> None:
+        """The client connection is gone."""
+        self.done = True
+        upstream, self.upstream = self.upstream, None
+        if upstream is not None:
+            upstream.abort()  # mid-exchange: this connection cannot be reused

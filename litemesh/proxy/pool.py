@@ -1,0 +1,131 @@
+"""Per-worker keep-alive pool of upstream connections to one target.
+
+Idle connections are a LIFO stack: the most recently used one is the least likely to have been
+closed by the upstream's own keep-alive timer.  A connection the upstream closes while idle removes
+itself (``connection_lost`` → :meth:`UpstreamPool.discard`); one that died unnoticed is caught by
+the reuse check in :meth:`acquire` and, if the request was sent on it before the close was seen,
+by the exchange's retry-on-reused-connection rule.  Expired idle connections are closed by a sweep
+that runs only while there are idle connections.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from ..errors import UpstreamError
+
+if TYPE_CHECKING:
+    from .upstream import UpstreamConnection
+
+
+class UpstreamPool:
+    __slots__ = ("loop", "host", "port", "max_idle", "idle_timeout", "max_requests", "connect_timeout",
+                 "idle", "_sweep", "opened", "closed")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, *, max_idle: int = 256,
+                 idle_timeout: float = 60.0, max_requests: int = 0, connect_timeout: float = 5.0) -> None:
+        self.loop = loop
+        self.host = host
+        self.port = port
+        self.max_idle = max_idle
+        self.idle_timeout = idle_timeout
+        self.max_requests = max_requests
+        self.connect_timeout = connect_timeout
+        self.idle: list[UpstreamConnection] = []
+        self._sweep: asyncio.TimerHandle | None = None
+        self.opened = 0  # connections ever opened (tests and metrics)
+        self.closed = False
+
+    def acquire(self) -> "UpstreamConnection | None":
+        """An idle connection that still looks usable, or None."""
+        idle = self.idle
+        now = 0.0
+        while idle:
+            conn = idle.pop()
+            if conn.transport.is_closing():
+                continue
+            if not now:
+                now = self.loop.time()
+            if now - conn.idle_since >= self.idle_timeout:
+                conn.close()
+                continue
+            return conn
+        return None
+
+    async def connect(self) -> "UpstreamConnection":
+        from .upstream import UpstreamConnection
+
+        try:
+            _, conn = await asyncio.wait_for(
+                self.loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port),
+                self.connect_timeout,
+            )
+        except asyncio.TimeoutError:
+            raise UpstreamError(504, "upstream_connect_timeout", "upstream connect timed out", retryable=True) from None
+        except OSError as exc:
+            raise UpstreamError(502, "upstream_connect_failed", f"upstream connect failed: {exc.strerror or exc}",
+                                retryable=True) from None
+        self.opened += 1
+        return conn
+
+    def release(self, conn: "UpstreamConnection") -> None:
+        """Take back a connection whose exchange finished cleanly; close it if we keep enough."""
+        if (self.closed or len(self.idle) >= self.max_idle or conn.transport.is_closing()
+                or (self.max_requests and conn.requests >= self.max_requests)):
+            conn.close()
+            return
+        conn.idle_since = self.loop.time()
+        self.idle.append(conn)
+        if self._sweep is None:
+            self._sweep = self.loop.call_later(self.idle_timeout, self._expire)
+
+    def discard(self, conn: "UpstreamConnection") -> None:
+        try:
+            self.idle.remove(conn)
+        except ValueError:
+            pass
+
+    def _expire(self) -> None:
+        self._sweep = None
+        deadline = self.loop.time() - self.idle_timeout
+        keep = []
+        for conn in self.idle:
+            if conn.idle_since <= deadline:
+                conn.close()
+            else:
+                keep.append(conn)
+        self.idle[:] = keep
+        if keep:
+            # wake when the oldest remaining connection expires
+            self._sweep = self.loop.call_at(keep[0].idle_since + self.idle_timeout, self._expire)
+
+    def close(self) -> None:
+        self.closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            conn.close()
+
+
+class PoolRegistry:
+    """The worker's pools, keyed by (service, host, port), so a config reload keeps warm connections."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pools: dict[tuple[str, str, int], UpstreamPool] = {}
+
+    def get(self, service: str, host: str, port: int, **settings: float) -> UpstreamPool:
+        key = (service, host, port)
+        pool = self.pools.get(key)
+        if pool is None:
+            pool = self.pools[key] = UpstreamPool(self.loop, host, port, **settings)  # type: ignore[arg-type]
+        else:
+            for name, value in settings.items():
+                setattr(pool, name, value)
+        return pool
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()

@@ -1,0 +1,93 @@
+"""Compile a validated :class:`~litemesh.config.GatewayConfig` into the immutable runtime snapshot.
+
+Everything a request needs is built here, once: the route trie, each route's filter chain, the
+services with their balancers and pools, the header bytes the proxy adds.  A worker serves a
+snapshot without ever mutating it; a reload compiles a new one and swaps one reference.
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from ..filters.transform import PathRewrite
+from ..http.request import ReaderLimits
+from .filter import Filter
+from .router import LocalReply, Route, RouteEntry, Router, pattern_segments
+from .service import Service, Target
+
+if TYPE_CHECKING:
+    from ..config import GatewayConfig, RespondSpec, RouteSpec, ServiceSpec
+    from .pool import PoolRegistry
+
+
+class Snapshot:
+    __slots__ = ("generation", "config", "router", "services", "reader_limits", "timeouts", "request_id_header",
+                 "via", "trust_forwarded")
+
+    def __init__(self, generation: int, config: "GatewayConfig", router: Router, services: dict[str, Service]) -> None:
+        self.generation = generation
+        self.config = config
+        self.router = router
+        self.services = services
+        limits = config.limits
+        self.reader_limits = ReaderLimits(limits.max_request_line, limits.max_header_size, limits.max_headers,
+                                          limits.max_body_size)
+        self.timeouts = config.timeouts
+        server = config.server
+        self.request_id_header = server.request_id_header.encode("ascii")
+        self.via = b"1.1 " + server.via.encode("ascii") if server.via else b""
+        self.trust_forwarded = server.trust_forwarded
+
+
+def compile_snapshot(config: "GatewayConfig", pools: "PoolRegistry", generation: int = 1) -> Snapshot:
+    services = {spec.name: _service(spec, pools) for spec in config.services}
+    router = Router()
+    for spec in config.routes:
+        route = Route(spec.name, services.get(spec.service) if spec.service else None,
+                      _reply(spec.respond) if spec.respond is not None else None, spec.preserve_host)
+        for pattern in spec.paths:
+            router.add(RouteEntry(route, pattern, _path_filters(spec, pattern)), spec.hosts, spec.methods, spec.priority)
+    return Snapshot(generation, config, router, services)
+
+
+def _service(spec: "ServiceSpec", pools: "PoolRegistry") -> Service:
+    targets = []
+    for target in spec.targets:
+        pool = pools.get(spec.name, target.host, target.port, max_idle=spec.pool.max_idle,
+                         idle_timeout=spec.pool.idle_timeout, max_requests=spec.pool.max_requests,
+                         connect_timeout=spec.timeouts.connect)
+        host_header = (spec.host_header or _authority(target.host, target.port)).encode("ascii")
+        targets.append(Target(target.host, target.port, target.weight, pool, host_header))
+    timeouts = spec.timeouts
+    return Service(spec.name, targets, timeouts.connect, timeouts.read, timeouts.write)
+
+
+def _authority(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _reply(spec: "RespondSpec") -> LocalReply:
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in spec.headers.items()]
+    body = spec.body.encode("utf-8")
+    if spec.content_type is not None:
+        headers.insert(0, (b"Content-Type", spec.content_type.encode("latin-1")))
+    elif body and not any(name.lower() == b"content-type" for name, _ in headers):
+        headers.insert(0, (b"Content-Type", _guess_type(spec.body)))
+    return LocalReply(spec.status, headers, body)
+
+
+def _guess_type(body: str) -> bytes:
+    try:
+        json.loads(body)
+    except ValueError:
+        return b"text/plain; charset=utf-8"
+    return b"application/json"
+
+
+def _path_filters(spec: "RouteSpec", pattern: str) -> tuple[Filter, ...]:
+    if spec.rewrite is None and not spec.strip_prefix:
+        return ()
+    template = spec.rewrite if spec.rewrite is not None else ""
+    # a rewrite of a regex or exact match replaces the whole path; of a prefix, only the matched part
+    whole_path = pattern.startswith("~") or (pattern.startswith("=") and spec.rewrite is not None)
+    return (PathRewrite(template, 0 if whole_path else pattern_segments(pattern), whole_path),)

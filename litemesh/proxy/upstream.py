@@ -1,0 +1,225 @@
+"""The upstream side of one pooled HTTP/1.1 connection: response parsing and its events.
+
+One :class:`UpstreamConnection` serves one exchange at a time (``bind``), then goes back to its pool.
+httptools callbacks only collect state; decisions that end a response (release to the pool, close,
+hand over to the next exchange) run after ``feed_data`` returns, so a response to ``HEAD`` (whose
+Content-Length announces a body that never comes) can be ended by swapping in a fresh parser, and
+bytes after a complete response mark the connection broken instead of leaking into the next one.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import httptools
+
+from ..errors import UpstreamError
+from ..server.deadline import Deadline
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
+    from .pool import UpstreamPool
+    from ..server.protocol import DownstreamProtocol
+
+_BAD_RESPONSE = "invalid response from upstream"
+
+
+class UpstreamConnection(asyncio.Protocol):
+    __slots__ = (
+        "pool", "transport", "parser", "exchange", "requests", "idle_since", "got_response", "tunnel",
+        "_status_reason", "_headers", "_interim", "_head_seen", "_head_only", "_complete", "_keep",
+        "_broken", "_deadline", "_read_timeout", "_write_timeout", "_writing_paused", "_lost",
+    )
+
+    def __init__(self, pool: "UpstreamPool") -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.parser = httptools.HttpResponseParser(self)
+        self.exchange: Exchange | None = None
+        self.requests = 0
+        self.idle_since = 0.0
+        self.got_response = False  # any byte of the current response arrived
+        self.tunnel: DownstreamProtocol | None = None  # set once a 101 turned this into a byte tunnel
+        self._status_reason = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._interim = False
+        self._head_seen = False
+        self._head_only = False
+        self._complete = False
+        self._keep = False
+        self._broken = False
+        self._deadline = Deadline(pool.loop, self._on_timeout)
+        self._read_timeout = 60.0
+        self._write_timeout = 60.0
+        self._writing_paused = False
+        self._lost = False
+
+    # -- used by the exchange ----------------------------------------------------------------
+    def bind(self, exchange: "Exchange", head_only: bool, read_timeout: float, write_timeout: float) -> None:
+        self.exchange = exchange
+        self.requests += 1
+        self.got_response = False
+        self._head_seen = False
+        self._complete = False
+        self._head_only = head_only
+        self._read_timeout = read_timeout
+        self._write_timeout = write_timeout
+        self._deadline.set(read_timeout)
+
+    def send(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def close(self) -> None:
+        self.exchange = None
+        self._deadline.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.exchange = None
+        self._deadline.cancel()
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.transport.write(data)
+            return
+        exchange = self.exchange
+        if exchange is None:  # bytes on an idle connection: the stream is out of sync
+            self.pool.discard(self)
+            self.close()
+            return
+        self.got_response = True
+        self._deadline.set(self._read_timeout)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._switch_protocols(data[upgrade.args[0]:])
+            return
+        except httptools.HttpParserError:  # includes errors raised inside our callbacks
+            self._fail(UpstreamError(502, "upstream_bad_response", _BAD_RESPONSE))
+            return
+        if self._complete:
+            self._finish()
+        elif self.exchange is not None:
+            self.exchange.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        self._deadline.cancel()
+        exchange = self.exchange
+        if self.tunnel is not None:
+            tunnel, self.tunnel = self.tunnel, None
+            tunnel.transport.close()
+            return
+        if exchange is None:
+            self.pool.discard(self)
+            return
+        self.exchange = None
+        if self._head_seen and not self._complete and exchange.close_delimited_upstream:
+            exchange.on_response_end()  # a body delimited by the connection's close ends here
+            return
+        exchange.on_upstream_lost(self, exc)
+
+    def pause_writing(self) -> None:  # the upstream is slower than the client's request body
+        self._writing_paused = True
+        if self.exchange is not None:
+            self.exchange.conn.pause_reading_for_upstream()
+            self._deadline.set(self._write_timeout)
+        elif self.tunnel is not None:
+            self.tunnel.pause_reading_for_upstream()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self.exchange is not None:
+            self.exchange.conn.resume_reading_for_upstream()
+            self._deadline.set(self._read_timeout)
+        elif self.tunnel is not None:
+            self.tunnel.resume_reading_for_upstream()
+
+    # -- httptools callbacks -----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._headers = []
+        self._status_reason = b""
+        self._interim = False
+
+    def on_status(self, reason: bytes) -> None:
+        self._status_reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._head_seen:  # later calls are chunked trailers, which we do not forward
+            self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200 and status != 101:
+            self._interim = True  # 1xx: we answered Expect ourselves; interim responses are dropped
+            return
+        exchange = self.exchange
+        if exchange is None or self._complete:
+            self._broken = True
+            return
+        self._head_seen = True
+        self._keep = self.parser.should_keep_alive()
+        exchange.on_response_head(status, self._status_reason, self._headers, self._keep)
+        if self._head_only and status != 101:
+            self._complete = True  # a HEAD response ends with its head, whatever Content-Length says
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.exchange
+        if exchange is None or self._complete:
+            self._broken = True
+            return
+        exchange.on_response_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
+        if self._complete:
+            return
+        self._complete = True
+        self._keep = self.parser.should_keep_alive()
+
+    # -- endings ---------------------------------------------------------------------------
+    def _finish(self) -> None:
+        """The response is complete: hand the connection back (or close it), then end the exchange."""
+        exchange = self.exchange
+        self.exchange = None
+        self._deadline.clear()
+        if self._head_only:
+            self.parser = httptools.HttpResponseParser(self)
+        reusable = self._keep and not self._broken and exchange is not None and exchange.request_done
+        if reusable:
+            self.pool.release(self)
+        else:
+            self.close()
+        if exchange is not None:
+            exchange.on_response_end()
+
+    def _fail(self, error: UpstreamError) -> None:
+        exchange = self.exchange
+        self.close()
+        if exchange is not None:
+            exchange.on_upstream_error(error)
+
+    def _switch_protocols(self, rest: bytes) -> None:
+        exchange = self.exchange
+        self.exchange = None
+        self._deadline.cancel()
+        if exchange is None or not self._head_seen:
+            self.close()
+            return
+        exchange.on_upstream_upgraded(self, rest)
+
+    def _on_timeout(self) -> None:
+        exchange = self.exchange
+        if exchange is None:
+            return
+        self.abort()
+        exchange.on_upstream_error(UpstreamError(504, "upstream_timeout", "upstream timed out"))

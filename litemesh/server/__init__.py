@@ -1,0 +1,1 @@
+"""Downstream transport glue: listeners, the per-connection protocol, timers, the worker loop."""
