@@ -47,6 +47,21 @@ def host_without_port(value: bytes) -> str:
     return value.decode("ascii").lower()
 
 
+_ROUTING_HOSTS: dict[bytes, str] = {}
+
+
+def routing_host(value: bytes) -> str | None:
+    """Validated, normalized host of a Host value (None if invalid), memoized: hosts repeat."""
+    host = _ROUTING_HOSTS.get(value)
+    if host is None:
+        if not valid_host(value):
+            return None
+        if len(_ROUTING_HOSTS) >= 4096:
+            _ROUTING_HOSTS.clear()
+        host = _ROUTING_HOSTS[value] = host_without_port(value)
+    return host
+
+
 def valid_request_id(value: bytes) -> bool:
     return _REQUEST_ID_RE.fullmatch(value) is not None
 

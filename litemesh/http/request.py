@@ -20,7 +20,7 @@ from typing import Protocol
 import httptools
 
 from ..errors import ClientError, GatewayError, bad_request
-from .headers import connection_tokens, valid_host, valid_request_id
+from .headers import connection_tokens, routing_host, valid_request_id
 
 
 class RequestHead:
@@ -29,7 +29,7 @@ class RequestHead:
     __slots__ = (
         "method", "target", "version", "headers", "host", "content_length", "chunked", "keep_alive",
         "expect_continue", "upgrade", "connection", "forwarded_for", "forwarded_proto", "forwarded_host",
-        "via", "request_id",
+        "via", "request_id", "route_host",
     )
 
     def __init__(self) -> None:
@@ -49,6 +49,7 @@ class RequestHead:
         self.forwarded_host: bytes | None = None
         self.via: bytes | None = None
         self.request_id: bytes | None = None  # the client's id, kept only if valid
+        self.route_host = ""  # lowercase Host without port, for routing
 
     @property
     def has_body(self) -> bool:
@@ -232,8 +233,11 @@ class RequestReader:
             head.version = b"1.0"
         else:
             raise ClientError(505, "version_not_supported", "HTTP version not supported")
-        if head.host is not None and not valid_host(head.host):
-            raise bad_request("invalid Host header")
+        if head.host is not None:
+            route_host = routing_host(head.host)
+            if route_host is None:
+                raise bad_request("invalid Host header")
+            head.route_host = route_host
         head.method = parser.get_method()
         head.keep_alive = parser.should_keep_alive()
         if head.connection is not None:

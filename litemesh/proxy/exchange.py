@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, UpstreamError
-from ..http.headers import connection_tokens, host_without_port, valid_host
+from ..http.headers import connection_tokens, routing_host
 from ..http.target import normalize_path, split_target
 from ..http.writer import CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, error_response, reason_phrase
 
@@ -123,16 +123,16 @@ class Exchange:
             return None
         path, self.query, authority = split_target(head.target)
         if authority is not None:
-            if not valid_host(authority):
+            host = routing_host(authority)
+            if host is None:
                 raise ClientError(400, "bad_request", "invalid authority in request target")
-            host = authority
         else:
-            host = head.host or b""
+            host = head.route_host
         self.upstream_path = path = normalize_path(path)
         method = _METHODS.get(head.method)
         if method is None:
             method = _METHODS.setdefault(head.method, head.method.decode("ascii"))
-        return self.snapshot.router.match(host_without_port(host) if host else "", method, path.decode("latin-1"))
+        return self.snapshot.router.match(host, method, path.decode("latin-1"))
 
     def _forward(self, route: "Route") -> None:
         service = route.service
@@ -389,7 +389,7 @@ class Exchange:
 
     def _finished(self) -> None:
         self.done = True
-        if not self.request_done and not self.discard_body:
+        if not self.request_done and not self.discard_body and (self.head is None or self.head.has_body):
             self.keep_alive = False  # answered early: the rest of the request body stays unread
         self.conn.exchange_done(self)
 

@@ -1,0 +1,55 @@
+# LiteMesh developer commands.  `make run` and `make test` work on a fresh machine: they create
+# .venv, install the package with its Cython speedups compiled, and then run.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+PYTEST_ARGS ?=
+
+.PHONY: all install compile debug run test test-compiled test-pure bench bench-micro clean distclean
+
+all: install
+
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard litemesh/_speedups/*.pyx)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel "Cython>=3.0,<4"
+	$(PIP) install -q -e ".[test]"
+	$(PY) setup.py -q build_ext --inplace --cython-always
+	touch $@
+
+install: $(VENV)/.installed
+
+compile: install
+	$(PY) setup.py -q build_ext --inplace --cython-always
+
+debug: install
+	LITEMESH_DEBUG=1 $(PY) setup.py -q build_ext --inplace --cython-always --cython-annotate
+
+run: install
+	$(PY) -m litemesh demo
+
+test: install
+	$(MAKE) test-compiled test-pure
+
+test-compiled: install
+	$(PY) -m litemesh version --verbose | grep -q "trie: compiled"
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test-pure: install
+	LITEMESH_NO_EXTENSIONS=1 $(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+bench: install
+	bash bench/install-deps.sh
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-micro: install
+	$(PIP) install -q pytest-benchmark
+	$(PY) -m pytest bench/micro --benchmark-only -q
+	LITEMESH_NO_EXTENSIONS=1 $(PY) -m pytest bench/micro --benchmark-only -q
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .benchmarks
+	find litemesh -name '*.so' -delete -o -name '*.c' -path '*/_speedups/*' -delete -o -name '*.html' -delete
+
+distclean: clean
+	rm -rf $(VENV)
