@@ -97,6 +97,7 @@ class RequestReader:
     __slots__ = (
         "_handler", "_parser", "_limits", "_special", "_head", "_in_head", "_url_len", "_header_count",
         "_header_bytes", "_cont_bytes", "_began_now", "_body_bytes", "_trailers", "_max_head",
+        "_in_chunked", "_body_now", "_framing_bytes",
     )
 
     def __init__(self, handler: RequestHandler, limits: ReaderLimits | None = None,
@@ -115,6 +116,9 @@ class RequestReader:
         self._began_now = False
         self._body_bytes = 0
         self._trailers = False
+        self._in_chunked = False  # inside a chunked body or its trailer section
+        self._body_now = False  # on_body ran during the current feed
+        self._framing_bytes = 0  # bytes fed since the last body byte of a chunked message
         # Bytes a head may span beyond what the callbacks account for (a field httptools is still
         # accumulating); bounds memory against endless header lines.
         self._max_head = self._limits.max_request_line + self._limits.max_header_size + 4096
@@ -127,6 +131,7 @@ class RequestReader:
     def feed(self, data: bytes) -> None:
         """Parse ``data``; raises :class:`ClientError` on any violation."""
         self._began_now = False
+        self._body_now = False
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -145,15 +150,26 @@ class RequestReader:
             raise bad_request(f"malformed request: {exc}") from None
         if self._in_head:
             self._check_partial_head(len(data))
+        elif self._in_chunked:
+            self._check_chunk_framing(len(data))
 
     def _check_partial_head(self, fed: int) -> None:
         # A chunk that ended inside a head is head bytes entirely, unless the head began in it.
+        # An over-long target raised 414 in on_url already, so what overflows here is header data.
         if not self._began_now:
             self._cont_bytes += fed
         if self._cont_bytes > self._max_head:
-            if self._header_count == 0:  # still inside the request line
-                raise ClientError(414, "uri_too_long", "request line too long")
             raise _too_large("request head too large")
+
+    def _check_chunk_framing(self, fed: int) -> None:
+        # httptools buffers an unfinished trailer field, and chunk extensions cost parse time: bytes
+        # of a chunked message that carry no body data are bounded like a head.
+        if self._body_now:
+            self._framing_bytes = 0
+            return
+        self._framing_bytes += fed
+        if self._framing_bytes > self._max_head:
+            raise _too_large("chunk framing or trailer section too large")
 
     # -- httptools callbacks -------------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -176,6 +192,9 @@ class RequestReader:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._trailers:  # trailer fields are not forwarded (we re-chunk bodies)
+            self._header_bytes += len(name) + len(value) + 4
+            if self._header_bytes > self._limits.max_header_size:
+                raise _too_large("trailer section too large")
             return
         self._header_count += 1
         self._header_bytes += len(name) + len(value) + 4
@@ -251,6 +270,9 @@ class RequestReader:
             head.upgrade = None  # Upgrade without "Connection: upgrade" is just a hop-by-hop field
         self._in_head = False
         self._trailers = True  # any further on_header calls for this message are chunked trailers
+        self._header_bytes = 0
+        self._in_chunked = head.chunked
+        self._framing_bytes = 0
         self._handler.on_request_head(head)
 
     def _drop_connection_named(self, head: RequestHead) -> None:
@@ -263,6 +285,7 @@ class RequestReader:
             head.headers = [(n, v) for (n, v) in head.headers if n.lower() not in named]
 
     def on_body(self, body: bytes) -> None:
+        self._body_now = True
         limit = self._limits.max_body_size
         if limit:
             self._body_bytes += len(body)
@@ -271,6 +294,7 @@ class RequestReader:
         self._handler.on_request_body(body)
 
     def on_message_complete(self) -> None:
+        self._in_chunked = False
         self._handler.on_request_end()
 
 
