@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+from .._gc import gc_paused
 from ..filters.transform import PathRewrite
 from ..http.request import ReaderLimits
 from .filter import Filter
@@ -40,6 +41,11 @@ class Snapshot:
 
 
 def compile_snapshot(config: "GatewayConfig", pools: "PoolRegistry", generation: int = 1) -> Snapshot:
+    with gc_paused():
+        return _compile(config, pools, generation)
+
+
+def _compile(config: "GatewayConfig", pools: "PoolRegistry", generation: int) -> Snapshot:
     services = {spec.name: _service(spec, pools) for spec in config.services}
     router = Router()
     for spec in config.routes:

@@ -13,6 +13,7 @@ import signal
 import socket
 from typing import Callable
 
+from .._gc import freeze_startup_heap, thaw
 from ..config import ConfigError, GatewayConfig
 from ..proxy.pool import PoolRegistry
 from ..proxy.snapshot import compile_snapshot
@@ -43,6 +44,7 @@ class Worker:
         self._stop = loop.create_future()
         pools = PoolRegistry(loop)
         self.state = WorkerState(loop, compile_snapshot(self.config, pools, self.generation), pools)
+        freeze_startup_heap()
         sockets = self._sockets or [listening_socket(l.host, l.port, l.backlog) for l in self.config.listeners]
         state = self.state
         for sock in sockets:
@@ -69,6 +71,7 @@ class Worker:
             log.error("reload rejected, keeping the running config:\n%s", error)
             return False
         self.generation += 1
+        thaw()
         self.state.snapshot = compile_snapshot(config, self.state.pools, self.generation)
         self.config = config
         log.info("config generation %d live", self.generation)
