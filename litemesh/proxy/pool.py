@@ -74,6 +74,9 @@ class UpstreamPool:
                 or (self.max_requests and conn.requests >= self.max_requests)):
             conn.close()
             return
+        # The last response bytes may have filled the client's buffer and paused our reading; an idle
+        # connection must read again, both to see the upstream close it and to serve the next exchange.
+        conn.transport.resume_reading()
         conn.idle_since = self.loop.time()
         self.idle.append(conn)
         if self._sweep is None:

@@ -160,6 +160,8 @@ class DownstreamProtocol(asyncio.Protocol):
         exchange, self.receiving = self.receiving, None
         if self.current is not None or self.queue:
             self._deadline.clear()
+        elif not self.writing_paused:
+            self._arm_keepalive()  # answered before its end was read (a local reply): idle from now on
         exchange.on_end()
 
     def on_request_upgrade(self, rest: bytes) -> None:
