@@ -11,7 +11,7 @@ from setuptools.command.build_ext import build_ext as _build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 #: one small extension per hot structure; each has a twin under litemesh/ (see litemesh/_ext.py)
-SPEEDUPS = ["trie"]
+SPEEDUPS = ["trie", "shm"]
 
 
 class build_ext(_build_ext):
