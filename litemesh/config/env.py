@@ -14,13 +14,14 @@ from typing import Any, Mapping, NamedTuple
 import msgspec
 import yaml
 
-from .model import UNIT_KEY, LimitsSpec, ServerSpec, ServerTimeouts
+from .model import UNIT_KEY, AdminSpec, LimitsSpec, ServerSpec, ServerTimeouts
 
 __all__ = ["EnvOverrides", "apply_env_overrides", "PREFIX", "LISTEN_VAR", "SECTIONS"]
 
 PREFIX = "LITEMESH_"
 LISTEN_VAR = "LITEMESH_LISTEN"
-SECTIONS: dict[str, type[msgspec.Struct]] = {"server": ServerSpec, "limits": LimitsSpec, "timeouts": ServerTimeouts}
+SECTIONS: dict[str, type[msgspec.Struct]] = {"server": ServerSpec, "limits": LimitsSpec, "timeouts": ServerTimeouts,
+                                            "admin": AdminSpec}
 
 Path = tuple[str | int, ...]
 

@@ -21,7 +21,7 @@ import yaml
 
 from .._gc import gc_paused
 from . import env as env_mod
-from .model import (UNIT_KEY, GatewayConfig, LimitsSpec, ListenerSpec, RespondSpec, RouteSpec,
+from .model import (UNIT_KEY, AdminSpec, GatewayConfig, LimitsSpec, ListenerSpec, RespondSpec, RouteSpec,
                     ServerSpec, ServerTimeouts, ServiceSpec, TargetSpec)
 from .units import parse_address, parse_duration, parse_size
 
@@ -596,6 +596,10 @@ class _Semantics:
         if _check_header_value(spec.server_header):
             self.issues.add(("server", "server_header"), _check_header_value(spec.server_header))
 
+    def admin(self, spec: AdminSpec) -> AdminSpec:
+        parsed = self.address(("admin", "address"), spec.address, allow_port_zero=True)
+        return spec if parsed is None else msgspec.structs.replace(spec, host=parsed[0], port=parsed[1])
+
 
 # ---------------------------------------------------------------- assembly
 
@@ -618,6 +622,9 @@ def _build(data: dict, issues: _Issues) -> GatewayConfig | None:
     server = _section(data, "server", ServerSpec, issues)
     if server is not _FAILED:
         checks.server(server)
+    admin = _section(data, "admin", AdminSpec, issues)
+    if admin is not _FAILED:
+        admin = checks.admin(admin)
 
     raw_listeners = _convert_list(data, "listeners", ListenerSpec, issues)
     if isinstance(data.get("listeners"), list) and not data["listeners"]:
@@ -633,7 +640,7 @@ def _build(data: dict, issues: _Issues) -> GatewayConfig | None:
     if issues.items:
         return None
     kwargs: dict[str, Any] = dict(services=tuple(services), routes=tuple(routes),
-                                  limits=limits, timeouts=timeouts, server=server)
+                                  limits=limits, timeouts=timeouts, server=server, admin=admin)
     if listeners is not None:
         kwargs["listeners"] = tuple(listeners)
     return GatewayConfig(**kwargs)

@@ -81,6 +81,22 @@ class ServerSpec(_Spec, kw_only=True):
     trust_forwarded: Annotated[bool, Meta(
         description="Append to an incoming X-Forwarded-For instead of replacing it.")] = False
     server_header: Annotated[str, Meta(description="Server header on gateway responses; '' = none.")] = ""
+    cpu_affinity: Annotated[bool, Meta(description="Pin worker i to the i-th usable CPU.")] = False
+    pid_file: Annotated[str, Meta(
+        description="Master pid file for `litemesh reload/stop`; '' = <tmpdir>/litemesh-<first port>.pid.")] = ""
+    log_file: Annotated[str, Meta(description="Error log file (reopened on SIGUSR1); '' = stderr.")] = ""
+
+
+class AdminSpec(_Spec, kw_only=True):
+    """The master's admin listener: status, readiness, metrics, reload."""
+
+    enabled: bool = True
+    address: Annotated[str, Meta(description="'host:port' to bind; keep it on loopback or a private network.")] \
+        = "127.0.0.1:9901"
+    host: Annotated[str, _DERIVED] = ""
+    port: Annotated[int, _DERIVED] = 0
+    token: Annotated[str, Meta(min_length=16, description="Bearer token required by every endpoint but /ready.")] \
+        | None = None
 
 
 class UpstreamTimeouts(_Spec, kw_only=True):
@@ -94,7 +110,7 @@ class UpstreamTimeouts(_Spec, kw_only=True):
 class PoolSpec(_Spec, kw_only=True):
     """Upstream keep-alive connection pool, per target and per worker."""
 
-    max_idle: Annotated[int, Meta(ge=0, description="Idle connections kept per target per worker.")] = 256
+    max_idle: Annotated[int, Meta(ge=0, description="Idle connections kept per target per worker.")] = 1024
     idle_timeout: Annotated[float, _duration("Close idle pooled connections after this long.")] = 60.0
     max_requests: Annotated[int, Meta(ge=0, description="Requests per connection; 0 = unlimited.")] = 0
 
@@ -155,6 +171,7 @@ class GatewayConfig(_Spec, kw_only=True):
     limits: LimitsSpec = msgspec.field(default_factory=LimitsSpec)
     timeouts: ServerTimeouts = msgspec.field(default_factory=ServerTimeouts)
     server: ServerSpec = msgspec.field(default_factory=ServerSpec)
+    admin: AdminSpec = msgspec.field(default_factory=AdminSpec)
 
     @property
     def service_by_name(self) -> Mapping[str, ServiceSpec]:

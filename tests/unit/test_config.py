@@ -204,7 +204,7 @@ def test_route_defaults_and_empty_sections_mean_defaults():
     assert route == RouteSpec(name="r", service="svc")
     assert route.paths == ("/",) and route.respond is None and not route.strip_prefix
     assert cfg.server == ServerSpec() and cfg.limits == LimitsSpec()
-    assert cfg.services[0].timeouts.connect == 5.0 and cfg.services[0].pool.max_idle == 256
+    assert cfg.services[0].timeouts.connect == 5.0 and cfg.services[0].pool.max_idle == 1024
 
 
 def test_example_config_loads():
