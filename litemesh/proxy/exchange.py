@@ -55,7 +55,7 @@ class Exchange:
         "upstream", "upstream_head", "body_buffer", "body_buffered", "request_done", "body_sent",
         "response_started", "done", "head_only", "keep_alive", "out", "out_chunked", "close_delimited_upstream",
         "tries", "upgrade_rest", "discard_body", "local_error", "read_timeout", "write_timeout", "status",
-        "continue_sent",
+        "continue_sent", "started", "bytes_in", "bytes_out", "inflight_slot",
     )
 
     def __init__(self, conn: "DownstreamProtocol", head: "RequestHead | None", snapshot: "Snapshot") -> None:
@@ -90,6 +90,10 @@ class Exchange:
         self.write_timeout = 60.0
         self.status = 0
         self.continue_sent = False
+        self.started = conn.loop.time()  # -1 once accounted in the metrics
+        self.bytes_in = 0  # request body bytes, as received
+        self.bytes_out = 0  # response bytes written to the client
+        self.inflight_slot = -1  # the target's shared in-flight counter, while counted
 
     # -- phases ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -137,6 +141,10 @@ class Exchange:
     def _forward(self, route: "Route") -> None:
         service = route.service
         target = self.target = service.balancer.pick()
+        metrics = self.conn.state.metrics
+        if metrics is not None and target.inflight_slot >= 0:
+            self.inflight_slot = target.inflight_slot
+            metrics.inflight_begin(target.inflight_slot)
         self.read_timeout = service.read_timeout
         self.write_timeout = service.write_timeout
         head = self.head
@@ -216,6 +224,7 @@ class Exchange:
 
     # -- request body (from the downstream protocol) -------------------------------------------
     def on_body(self, data: bytes) -> None:
+        self.bytes_in += len(data)
         if self.head.chunked:
             data = chunk(data)
         self._body_out(data)
@@ -312,7 +321,9 @@ class Exchange:
     def flush(self) -> None:
         out = self.out
         if out:
-            self.conn.write(out[0] if len(out) == 1 else b"".join(out))
+            data = out[0] if len(out) == 1 else b"".join(out)
+            self.bytes_out += len(data)
+            self.conn.write(data)
             out.clear()
 
     def on_response_end(self) -> None:
@@ -326,6 +337,7 @@ class Exchange:
         self.flush()
         self.upstream = None
         self.done = True
+        self._account()
         self.conn.start_tunnel(self, upstream, rest)
 
     def on_upstream_error(self, error: GatewayError) -> None:
@@ -337,6 +349,7 @@ class Exchange:
         if self.response_started:
             self.flush()
             self.done = True
+            self._account()
             self.conn.abort_exchange(self)
             return
         self.out.clear()
@@ -358,9 +371,10 @@ class Exchange:
     def respond_local(self, reply: "LocalReply") -> None:
         self.status = reply.status
         self._settle_unread_body()
-        self.conn.write(reply.render(keep_alive=self.keep_alive, head_only=self.head_only,
-                                     request_id=self.request_id,
-                                     request_id_header=self.snapshot.request_id_header))
+        data = reply.render(keep_alive=self.keep_alive, head_only=self.head_only, request_id=self.request_id,
+                            request_id_header=self.snapshot.request_id_header)
+        self.bytes_out += len(data)
+        self.conn.write(data)
         self._finished()
 
     def respond_error(self, error: GatewayError) -> None:
@@ -368,8 +382,10 @@ class Exchange:
         if self.head is None or error.status in (400, 408, 413, 414, 431, 501, 505):
             self.keep_alive = False  # framing is unknown or the client is over a limit
         self._settle_unread_body()
-        self.conn.write(error_response(error, self.request_id, keep_alive=self.keep_alive,
-                                       head_only=self.head_only, request_id_header=self.snapshot.request_id_header))
+        data = error_response(error, self.request_id, keep_alive=self.keep_alive, head_only=self.head_only,
+                              request_id_header=self.snapshot.request_id_header)
+        self.bytes_out += len(data)
+        self.conn.write(data)
         self._finished()
 
     def _settle_unread_body(self) -> None:
@@ -389,6 +405,7 @@ class Exchange:
 
     def _finished(self) -> None:
         self.done = True
+        self._account()
         if not self.request_done and not self.discard_body and (self.head is None or self.head.has_body):
             self.keep_alive = False  # answered early: the rest of the request body stays unread
         self.conn.exchange_done(self)
@@ -396,6 +413,23 @@ class Exchange:
     def abort(self) -> None:
         """The client connection is gone."""
         self.done = True
+        if self.started >= 0 and self.head is not None:
+            self.status = 499  # as nginx logs it: the client closed before the response was complete
+            self._account()
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
             upstream.abort()  # mid-exchange: this connection cannot be reused
+
+    def _account(self) -> None:
+        """Count this exchange once in the worker's shared-memory metrics slot."""
+        if self.started < 0:
+            return
+        metrics = self.conn.state.metrics
+        if metrics is not None:
+            if self.inflight_slot >= 0:
+                metrics.inflight_end(self.inflight_slot)
+                self.inflight_slot = -1
+            entry = self.entry
+            metrics.request(entry.route.metric_slot if entry is not None else 0, self.status,
+                            self.conn.loop.time() - self.started, self.bytes_in, self.bytes_out)
+        self.started = -1.0

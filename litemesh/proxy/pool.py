@@ -22,7 +22,7 @@ class UpstreamPool:
     __slots__ = ("loop", "host", "port", "max_idle", "idle_timeout", "max_requests", "connect_timeout",
                  "idle", "_sweep", "opened", "closed")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, *, max_idle: int = 256,
+    def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, *, max_idle: int = 1024,
                  idle_timeout: float = 60.0, max_requests: int = 0, connect_timeout: float = 5.0) -> None:
         self.loop = loop
         self.host = host

@@ -34,11 +34,12 @@ class LocalReply:
 class Route:
     """What to do with a matched request: forward to ``service`` or answer with ``reply``."""
 
-    __slots__ = ("name", "service", "reply", "preserve_host", "request_filters", "response_filters")
+    __slots__ = ("name", "service", "reply", "preserve_host", "request_filters", "response_filters", "metric_slot")
 
     def __init__(self, name: str, service: "Service | None", reply: LocalReply | None, preserve_host: bool,
                  filters: tuple[Filter, ...] = ()) -> None:
         self.name = name
+        self.metric_slot = 0  # this route's counters in shared memory (0: the "no route" slot)
         self.service = service
         self.reply = reply
         self.preserve_host = preserve_host

@@ -8,15 +8,17 @@ from .pool import UpstreamPool
 
 
 class Target:
-    __slots__ = ("host", "port", "address", "weight", "host_header", "pool")
+    __slots__ = ("host", "port", "address", "weight", "host_header", "pool", "inflight_slot")
 
-    def __init__(self, host: str, port: int, weight: int, pool: UpstreamPool, host_header: bytes) -> None:
+    def __init__(self, host: str, port: int, weight: int, pool: UpstreamPool, host_header: bytes,
+                 inflight_slot: int = -1) -> None:
         self.host = host
         self.port = port
         self.address = f"{host}:{port}"
         self.weight = weight
         self.pool = pool
         self.host_header = host_header  # what goes in Host when the route does not preserve the client's
+        self.inflight_slot = inflight_slot  # shared in-flight counter (-1: none assigned)
 
 
 def smooth_weighted_order(weights: Sequence[int], limit: int = 4096) -> list[int]:

@@ -6,8 +6,9 @@ snapshot without ever mutating it; a reload compiles a new one and swaps one ref
 """
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 from .._gc import gc_paused
 from ..filters.transform import PathRewrite
@@ -40,30 +41,71 @@ class Snapshot:
         self.trust_forwarded = server.trust_forwarded
 
 
-def compile_snapshot(config: "GatewayConfig", pools: "PoolRegistry", generation: int = 1) -> Snapshot:
+#: routes compiled between two yields to the event loop while a worker applies a reload
+ROUTES_PER_SLICE = 250
+
+
+def compile_snapshot(config: "GatewayConfig", pools: "PoolRegistry", generation: int = 1, *,
+                     route_slots: Mapping[str, int] | None = None,
+                     target_slots: Mapping[str, int] | None = None) -> Snapshot:
+    """``route_slots``/``target_slots``: shared-memory metric slots the master assigned (0 = none)."""
     with gc_paused():
-        return _compile(config, pools, generation)
+        steps = _compile(config, pools, generation, route_slots or {}, target_slots or {})
+        for _ in steps:
+            pass
+        return steps.snapshot
 
 
-def _compile(config: "GatewayConfig", pools: "PoolRegistry", generation: int) -> Snapshot:
-    services = {spec.name: _service(spec, pools) for spec in config.services}
-    router = Router()
-    for spec in config.routes:
-        route = Route(spec.name, services.get(spec.service) if spec.service else None,
-                      _reply(spec.respond) if spec.respond is not None else None, spec.preserve_host)
-        for pattern in spec.paths:
-            router.add(RouteEntry(route, pattern, _path_filters(spec, pattern)), spec.hosts, spec.methods, spec.priority)
-    return Snapshot(generation, config, router, services)
+async def compile_snapshot_sliced(config: "GatewayConfig", pools: "PoolRegistry", generation: int, *,
+                                  route_slots: Mapping[str, int] | None = None,
+                                  target_slots: Mapping[str, int] | None = None) -> Snapshot:
+    """The same, giving the event loop a turn every ``ROUTES_PER_SLICE`` routes: a worker keeps
+    serving while it builds a 10,000-route snapshot (~0.2 s of CPU) instead of stalling for it."""
+    with gc_paused():
+        steps = _compile(config, pools, generation, route_slots or {}, target_slots or {})
+        for _ in steps:
+            await asyncio.sleep(0)
+        return steps.snapshot
 
 
-def _service(spec: "ServiceSpec", pools: "PoolRegistry") -> Service:
+def target_key(service: str, host: str, port: int) -> str:
+    """The name a target's in-flight counter is known by, stable across reloads."""
+    return f"{service}/{_authority(host, port)}"
+
+
+class _compile:
+    """Iterating runs the compilation in slices; ``snapshot`` holds the result afterwards."""
+
+    def __init__(self, config: "GatewayConfig", pools: "PoolRegistry", generation: int,
+                 route_slots: Mapping[str, int], target_slots: Mapping[str, int]) -> None:
+        self.args = (config, pools, generation, route_slots, target_slots)
+        self.snapshot: Snapshot | None = None
+
+    def __iter__(self) -> Iterator[None]:
+        config, pools, generation, route_slots, target_slots = self.args
+        services = {spec.name: _service(spec, pools, target_slots) for spec in config.services}
+        router = Router()
+        for index, spec in enumerate(config.routes, 1):
+            route = Route(spec.name, services.get(spec.service) if spec.service else None,
+                          _reply(spec.respond) if spec.respond is not None else None, spec.preserve_host)
+            route.metric_slot = route_slots.get(spec.name, 0)
+            for pattern in spec.paths:
+                router.add(RouteEntry(route, pattern, _path_filters(spec, pattern)), spec.hosts, spec.methods,
+                           spec.priority)
+            if index % ROUTES_PER_SLICE == 0:
+                yield
+        self.snapshot = Snapshot(generation, config, router, services)
+
+
+def _service(spec: "ServiceSpec", pools: "PoolRegistry", target_slots: Mapping[str, int]) -> Service:
     targets = []
     for target in spec.targets:
         pool = pools.get(spec.name, target.host, target.port, max_idle=spec.pool.max_idle,
                          idle_timeout=spec.pool.idle_timeout, max_requests=spec.pool.max_requests,
                          connect_timeout=spec.timeouts.connect)
         host_header = (spec.host_header or _authority(target.host, target.port)).encode("ascii")
-        targets.append(Target(target.host, target.port, target.weight, pool, host_header))
+        targets.append(Target(target.host, target.port, target.weight, pool, host_header,
+                              target_slots.get(target_key(spec.name, target.host, target.port), -1)))
     timeouts = spec.timeouts
     return Service(spec.name, targets, timeouts.connect, timeouts.read, timeouts.write)
 

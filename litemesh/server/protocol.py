@@ -69,6 +69,8 @@ class DownstreamProtocol(asyncio.Protocol):
         if peer:
             self.client_ip = str(peer[0]).encode("ascii")
         self.state.connections.add(self)
+        if self.state.metrics is not None:
+            self.state.metrics.connection_opened()
         self._arm_head_timer()
 
     def data_received(self, data: bytes) -> None:
@@ -105,6 +107,8 @@ class DownstreamProtocol(asyncio.Protocol):
         self.closing = True
         self._deadline.cancel()
         self.state.connections.discard(self)
+        if self.state.metrics is not None:
+            self.state.metrics.connection_closed()
         if self.tunnel is not None:
             tunnel, self.tunnel = self.tunnel, None
             tunnel.tunnel = None

@@ -9,14 +9,17 @@ from ..http.headers import RequestIdFactory
 if TYPE_CHECKING:
     from ..proxy.pool import PoolRegistry
     from ..proxy.snapshot import Snapshot
+    from ..shm import WorkerMetrics
     from .protocol import DownstreamProtocol
 
 
 class WorkerState:
     """New connections take ``snapshot`` when they open; swapping it is how a reload takes effect."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, snapshot: "Snapshot", pools: "PoolRegistry") -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, snapshot: "Snapshot", pools: "PoolRegistry",
+                 metrics: "WorkerMetrics | None" = None) -> None:
         self.loop = loop
+        self.metrics = metrics  # this worker's shared-memory slot (None: single process, no master)
         self.snapshot = snapshot
         self.pools = pools
         self.connections: set[DownstreamProtocol] = set()

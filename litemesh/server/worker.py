@@ -11,29 +11,37 @@ import asyncio
 import logging
 import signal
 import socket
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .._gc import freeze_startup_heap, thaw
 from ..config import ConfigError, GatewayConfig
 from ..proxy.pool import PoolRegistry
-from ..proxy.snapshot import compile_snapshot
+from ..proxy.snapshot import compile_snapshot, compile_snapshot_sliced
 from .listener import listening_socket
 from .protocol import DownstreamProtocol
 from .state import WorkerState
+
+if TYPE_CHECKING:
+    from ..shm import WorkerMetrics
 
 log = logging.getLogger("litemesh.worker")
 
 
 class Worker:
     def __init__(self, config: GatewayConfig, *, reload: Callable[[], GatewayConfig] | None = None,
-                 sockets: list[socket.socket] | None = None) -> None:
+                 sockets: list[socket.socket] | None = None, metrics: "WorkerMetrics | None" = None,
+                 generation: int = 1, route_slots: Mapping[str, int] | None = None,
+                 target_slots: Mapping[str, int] | None = None) -> None:
         self.config = config
         self._reload_source = reload
         self._sockets = sockets
+        self._metrics = metrics
+        self._slots = (route_slots, target_slots)
         self.state: WorkerState | None = None
         self.servers: list[asyncio.base_events.Server] = []
+        self._servers_by_address: dict[tuple[str, int], list[asyncio.base_events.Server]] = {}
         self._stop: asyncio.Future[str] | None = None
-        self.generation = 1
+        self.generation = generation
 
     @property
     def ports(self) -> list[int]:
@@ -43,13 +51,28 @@ class Worker:
         loop = asyncio.get_running_loop()
         self._stop = loop.create_future()
         pools = PoolRegistry(loop)
-        self.state = WorkerState(loop, compile_snapshot(self.config, pools, self.generation), pools)
+        route_slots, target_slots = self._slots
+        snapshot = compile_snapshot(self.config, pools, self.generation, route_slots=route_slots,
+                                    target_slots=target_slots)
+        self.state = WorkerState(loop, snapshot, pools, self._metrics)
         freeze_startup_heap()
-        sockets = self._sockets or [listening_socket(l.host, l.port, l.backlog) for l in self.config.listeners]
+        if self._sockets:
+            for sock in self._sockets:
+                await self._serve_socket(sock, sock.getsockname()[:2], 2048)
+        else:
+            for listener in self.config.listeners:
+                await self._listen(listener.host, listener.port, listener.backlog)
+
+    async def _listen(self, host: str, port: int, backlog: int) -> None:
+        await self._serve_socket(listening_socket(host, port, backlog), (host, port), backlog)
+
+    async def _serve_socket(self, sock: socket.socket, address: tuple[str, int], backlog: int) -> None:
         state = self.state
-        for sock in sockets:
-            server = await loop.create_server(lambda: DownstreamProtocol(state), sock=sock, backlog=2048)
-            self.servers.append(server)
+        # create_server calls listen() again with this backlog
+        server = await asyncio.get_running_loop().create_server(lambda: DownstreamProtocol(state), sock=sock,
+                                                                backlog=backlog)
+        self.servers.append(server)
+        self._servers_by_address.setdefault(address, []).append(server)
 
     def install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -76,6 +99,27 @@ class Worker:
         self.config = config
         log.info("config generation %d live", self.generation)
         return True
+
+    async def apply(self, config: GatewayConfig, generation: int, route_slots: Mapping[str, int],
+                    target_slots: Mapping[str, int]) -> None:
+        """Serve ``config`` from the next request on (the master validated it).  Connections stay
+        open; requests in flight finish on the snapshot they started with.  Listeners that the new
+        config adds are opened and those it drops are closed (their connections are kept)."""
+        assert self.state is not None
+        thaw()
+        snapshot = await compile_snapshot_sliced(config, self.state.pools, generation, route_slots=route_slots,
+                                                 target_slots=target_slots)
+        wanted = {(l.host, l.port): l for l in config.listeners}
+        for address, listener in wanted.items():
+            if address not in self._servers_by_address:
+                await self._listen(listener.host, listener.port, listener.backlog)  # OSError: not applied
+        for address in [a for a in self._servers_by_address if a not in wanted]:
+            for server in self._servers_by_address.pop(address):
+                server.close()
+                self.servers.remove(server)
+        self.state.snapshot = snapshot
+        self.config = config
+        self.generation = generation
 
     async def serve(self) -> None:
         """Serve until a stop is requested, then drain or stop."""

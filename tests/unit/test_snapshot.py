@@ -1,0 +1,62 @@
+"""Snapshot compilation: the sliced (reload) path builds exactly what the one-shot path builds."""
+from __future__ import annotations
+
+import asyncio
+
+from litemesh.config import load_config_text
+from litemesh.proxy import snapshot as snapshot_mod
+from litemesh.proxy.pool import PoolRegistry
+from litemesh.proxy.snapshot import compile_snapshot, compile_snapshot_sliced, target_key
+
+
+def _config(routes: int):  # type: ignore[no-untyped-def]
+    lines = ["services: [{name: s, targets: ['127.0.0.1:9', '[::1]:10']}]", "routes:"]
+    for i in range(routes):
+        lines.append(f"  - {{name: r{i}, paths: ['/v{i % 3}/svc{i}/{{id}}', '=/exact{i}'], service: s, priority: {i % 5}}}")
+    lines.append("  - {name: all, paths: ['/'], respond: {status: 404}}")
+    return load_config_text("\n".join(lines) + "\n")
+
+
+def test_sliced_compile_matches_and_yields(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(snapshot_mod, "ROUTES_PER_SLICE", 7)
+    config = _config(60)
+    loop = asyncio.new_event_loop()
+    try:
+        slots = {f"r{i}": i + 1 for i in range(60)}
+        one_shot = compile_snapshot(config, PoolRegistry(loop), 2, route_slots=slots)
+        turns = 0
+
+        async def other_task() -> None:  # counts how often the loop got control back
+            nonlocal turns
+            while True:
+                turns += 1
+                await asyncio.sleep(0)
+
+        async def sliced_with_company():  # type: ignore[no-untyped-def]
+            task = asyncio.ensure_future(other_task())
+            result = await compile_snapshot_sliced(config, PoolRegistry(loop), 2, route_slots=slots)
+            task.cancel()
+            return result
+
+        sliced = loop.run_until_complete(sliced_with_company())
+    finally:
+        loop.close()
+    assert turns >= 60 // 7
+    assert sliced.generation == one_shot.generation == 2
+    for host, method, path in [("a", "GET", "/v1/svc7/42"), ("a", "GET", "/exact13"), ("a", "POST", "/nope"),
+                               ("a", "GET", "/v0/svc0/x/y")]:
+        a, b = one_shot.router.match(host, method, path), sliced.router.match(host, method, path)
+        assert (a[0].route.name, a[1]) == (b[0].route.name, b[1])
+        assert a[0].route.metric_slot == b[0].route.metric_slot
+    assert one_shot.router.match("a", "GET", "/exact13")[0].route.metric_slot == 14
+
+
+def test_target_slots_reach_targets() -> None:
+    config = _config(1)
+    loop = asyncio.new_event_loop()
+    try:
+        snap = compile_snapshot(config, PoolRegistry(loop), target_slots={target_key("s", "::1", 10): 5})
+    finally:
+        loop.close()
+    slots = {t.address: t.inflight_slot for t in snap.services["s"].targets}
+    assert slots == {"127.0.0.1:9": -1, "::1:10": 5}
