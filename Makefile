@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: all install compile debug run test test-compiled test-pure bench bench-micro clean distclean
+.PHONY: all install compile debug run test test-compiled test-pure bench bench-workers bench-micro clean distclean
 
 all: install
 
@@ -33,6 +33,7 @@ test: install
 
 test-compiled: install
 	$(PY) -m litemesh version --verbose | grep -q "trie: compiled"
+	$(PY) -m litemesh version --verbose | grep -q "shm: compiled"
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-pure: install
@@ -41,6 +42,10 @@ test-pure: install
 bench: install
 	bash bench/install-deps.sh
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+bench-workers: install
+	bash bench/install-deps.sh
+	$(PY) bench/workers.py $(BENCH_ARGS)
 
 bench-micro: install
 	$(PIP) install -q pytest-benchmark

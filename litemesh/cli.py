@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 import json
-import logging
 import multiprocessing
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from ._version import __version__
 from .config import EXAMPLE_CONFIG_PATH, ConfigError, GatewayConfig, load_config, load_config_text
+from .logs import setup_logging
+from .master.cpus import worker_count
+from .master.master import Master
+from .master.pidfile import PidFileError, alive, default_pid_file, read_pid
+from .server.worker import run_worker
 
 
 def _quick_config(listen: str, upstream: str) -> GatewayConfig:
@@ -41,79 +46,97 @@ def main() -> None:
 @click.option("--listen", help="With --upstream: address to listen on (host:port), no config file needed.")
 @click.option("--upstream", help="With --listen: proxy every request to this host:port.")
 @click.option("--workers", default=None, help="Worker processes: a number or 'auto' (overrides server.workers).")
+@click.option("--cpu-affinity/--no-cpu-affinity", default=None, help="Pin worker i to the i-th usable CPU.")
+@click.option("--pid-file", default=None, help="Master pid file (default: server.pid_file or one per port in $TMPDIR).")
+@click.option("--log-file", default=None, help="Log to this file (reopened on SIGUSR1) instead of stderr.")
+@click.option("--single-process", is_flag=True,
+              help="Debugging: serve in this one process (no master, admin API or shared memory).")
 @click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
-def run(config_path: str | None, listen: str | None, upstream: str | None, workers: str | None, log_level: str) -> None:
-    """Run the gateway."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def run(config_path: str | None, listen: str | None, upstream: str | None, workers: str | None,
+        cpu_affinity: bool | None, pid_file: str | None, log_file: str | None, single_process: bool,
+        log_level: str) -> None:
+    """Run the gateway: a master process and its workers."""
+    text = ""
     if config_path:
         config = _load_or_exit(config_path)
-        reload = lambda: load_config(config_path)  # noqa: E731 - SIGHUP re-reads the same file
+        text = Path(config_path).read_text(encoding="utf-8")
     elif listen and upstream:
         try:
             config = _quick_config(listen, upstream)
         except ConfigError as error:
             raise click.UsageError(str(error)) from None
-        reload = None
     else:
         raise click.UsageError("give -c FILE, or --listen and --upstream")
-    count = _worker_count(workers if workers is not None else config.server.workers)
-    _serve(config, count, reload)
-
-
-def _worker_count(value: object) -> int:
-    if value in ("auto", None):
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        count = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise click.BadParameter("workers must be a number or 'auto'") from None
-    if count < 1:
-        raise click.BadParameter("workers must be at least 1")
-    return count
-
-
-def _serve(config: GatewayConfig, workers: int, reload) -> None:  # type: ignore[no-untyped-def]
-    from .server.worker import run_worker
-
-    def announce(worker) -> None:  # type: ignore[no-untyped-def]
-        routes = len(config.routes)
-        for listener, port in zip(config.listeners, worker.ports):
-            click.echo(f"litemesh {__version__} listening on http://{listener.host}:{port} "
-                       f"({routes} routes, pid {os.getpid()})", err=True)
-
-    if workers == 1:
-        run_worker(config, reload=reload, on_ready=announce)
+    log_file = log_file if log_file is not None else config.server.log_file
+    setup_logging(log_level, log_file)
+    if single_process:
+        reload = (lambda: load_config(config_path)) if config_path else None  # noqa: E731
+        run_worker(config, reload=reload, on_ready=lambda worker: _announce(config, worker.ports, None, 1))
         return
-    # Several workers: each binds its own SO_REUSEPORT socket.  (A supervising master with
-    # restarts, shared memory and an admin API is the process model's own piece of work.)
-    children = []
-    for index in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            try:
-                run_worker(config, reload=reload, on_ready=announce if index == 0 else None)
-            finally:
-                os._exit(0)
-        children.append(pid)
+    try:
+        count = worker_count(workers if workers is not None else config.server.workers)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--workers") from None
+    master = Master(config, config_path=config_path, config_text=text, workers=count,
+                    cpu_affinity=config.server.cpu_affinity if cpu_affinity is None else cpu_affinity,
+                    pid_file=pid_file if pid_file is not None else default_pid_file(config),
+                    log_level=log_level, log_file=log_file,
+                    announce=lambda m: _announce(m.config, [l.port for l in m.config.listeners], m, count))
+    try:
+        sys.exit(master.run())
+    except PidFileError as error:
+        click.echo(f"litemesh: {error}", err=True)
+        sys.exit(1)
 
-    def forward(signum, _frame) -> None:  # type: ignore[no-untyped-def]
-        for child in children:
-            try:
-                os.kill(child, signum)
-            except ProcessLookupError:
-                pass
 
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
-        signal.signal(signum, forward)
-    for child in children:
-        while True:
-            try:
-                os.waitpid(child, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                break
+def _announce(config: GatewayConfig, ports: list[int], master: "Master | None", workers: int) -> None:
+    pid = os.getpid()
+    where = f"master pid {pid}, {workers} worker{'s' if workers != 1 else ''}" if master else f"pid {pid}"
+    for listener, port in zip(config.listeners, ports):
+        click.echo(f"litemesh {__version__} listening on http://{listener.host}:{port} "
+                   f"({len(config.routes)} routes, {where})", err=True)
+    if master is not None and master.admin_port:
+        click.echo(f"admin API on http://{config.admin.host}:{master.admin_port} (/status /ready /metrics /reload)",
+                   err=True)
+
+
+def _signal_running(config_path: str | None, pid_file: str | None, signum: int) -> int:
+    if pid_file is None:
+        if config_path is None:
+            raise click.UsageError("give -c FILE (to find its pid file) or --pid-file")
+        pid_file = default_pid_file(_load_or_exit(config_path))
+    pid = read_pid(pid_file)
+    if pid is None or not alive(pid):
+        click.echo(f"litemesh: no running gateway ({pid_file} missing or stale)", err=True)
+        sys.exit(1)
+    os.kill(pid, signum)
+    return pid
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="The running gateway's config.")
+@click.option("--pid-file", default=None)
+def reload(config_path: str | None, pid_file: str | None) -> None:
+    """Reload a running gateway's config (SIGHUP to its master); errors go to its log and /status."""
+    pid = _signal_running(config_path, pid_file, signal.SIGHUP)
+    click.echo(f"reload requested (master pid {pid})")
+
+
+@main.command()
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="The running gateway's config.")
+@click.option("--pid-file", default=None)
+@click.option("--fast", is_flag=True, help="Do not drain: stop at once (SIGINT).")
+@click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the master to exit.")
+def stop(config_path: str | None, pid_file: str | None, fast: bool, timeout: float) -> None:
+    """Stop a running gateway: drain in-flight requests (SIGTERM), or --fast."""
+    pid = _signal_running(config_path, pid_file, signal.SIGINT if fast else signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(pid):
+        click.echo(f"litemesh: master pid {pid} still running after {timeout:.0f} s", err=True)
+        sys.exit(1)
+    click.echo(f"stopped (master pid {pid})")
 
 
 @main.command()
@@ -145,6 +168,7 @@ def version(verbose: bool) -> None:
 
     from . import _ext
     from .algo import trie  # noqa: F401 - importing decides compiled vs pure
+    from .shm import view  # noqa: F401
 
     click.echo(f"python {sys.version.split()[0]}, uvloop {uvloop.__version__}, httptools {httptools.__version__}")
     click.echo(f"extensions {'disabled by LITEMESH_NO_EXTENSIONS' if _ext.NO_EXTENSIONS else 'enabled'}")
@@ -159,7 +183,7 @@ def demo(config_path: str) -> None:
     """Start the demo upstreams and the gateway on the example config, and print URLs to try."""
     from .demo.upstreams import run_demo_upstreams
 
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging("info")
     config = _load_or_exit(config_path)
     upstreams = multiprocessing.get_context("fork").Process(target=run_demo_upstreams, daemon=True)
     upstreams.start()
@@ -173,9 +197,15 @@ def demo(config_path: str) -> None:
                f"  curl -i {base}/internal/x           # 403 from a deny route\n"
                f"  curl -i {base}/docs/v1              # 301 redirect\n"
                f"  curl -i {base}/nope                 # 404 as JSON\n"
+               f"  curl -s http://{config.admin.host}:{config.admin.port}/status    # admin API: status, "
+               "/metrics, /ready, POST /reload\n"
                "Ctrl-C stops.\n", err=True)
+    count = worker_count(config.server.workers)
+    master = Master(config, config_path=config_path, config_text=Path(config_path).read_text(encoding="utf-8"),
+                    workers=count, pid_file=default_pid_file(config),
+                    announce=lambda m: _announce(m.config, [l.port for l in m.config.listeners], m, count))
     try:
-        _serve(config, _worker_count(config.server.workers), lambda: load_config(config_path))
+        master.run()
     finally:
         upstreams.terminate()
         upstreams.join(2)

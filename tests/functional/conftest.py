@@ -71,18 +71,25 @@ def env_for_gateway(**extra: str) -> dict[str, str]:
 class Gateway:
     """One running gateway subprocess."""
 
-    def __init__(self, config: dict[str, Any] | str, directory: Path, name: str = "gateway") -> None:
+    def __init__(self, config: dict[str, Any] | str, directory: Path, name: str = "gateway", *,
+                 workers: int = 1, args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
+        self.admin_port = free_port()
+        self.pid_file = directory / f"{name}.pid"
         self.address = f"127.0.0.1:{self.port}"
         self.directory = directory
         self.config_path = directory / f"{name}.yaml"
         self.stderr_path = directory / f"{name}.stderr"
         self._text_config = isinstance(config, str)
+        # a config with its own admin section: readiness is then waited for on the listener
+        self._own_admin = isinstance(config, dict) and "admin" in config
         self.write_config(config)
-        env_extra = {"LITEMESH_LISTEN": self.address} if self._text_config else {}
+        env_extra = {"LITEMESH_LISTEN": self.address,
+                     "LITEMESH_ADMIN__ADDRESS": f"127.0.0.1:{self.admin_port}"} if self._text_config else {}
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "litemesh", "run", "-c", str(self.config_path)],
+            [sys.executable, "-m", "litemesh", "run", "-c", str(self.config_path), "--workers", str(workers),
+             "--pid-file", str(self.pid_file), *args],
             cwd=REPO_ROOT, env=env_for_gateway(**env_extra), stdin=subprocess.DEVNULL,
             stdout=self._stderr, stderr=self._stderr)
         _LIVE.append(self)
@@ -102,6 +109,7 @@ class Gateway:
             return config
         config = dict(config)
         config.setdefault("listeners", [{"name": "main", "address": self.address}])
+        config.setdefault("admin", {"address": f"127.0.0.1:{self.admin_port}"})
         timeouts = dict(DEFAULT_TIMEOUTS)
         timeouts.update(config.get("timeouts") or {})
         config["timeouts"] = timeouts
@@ -122,9 +130,14 @@ class Gateway:
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.proc.returncode} at start-up:\n{self.stderr()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+            try:  # every worker is up when the master's readiness says so
+                if self._own_admin:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                     return
+                with socket.create_connection(("127.0.0.1", self.admin_port), timeout=0.5) as sock:
+                    sock.sendall(b"GET /ready HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+                    if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                        return
             except OSError:
                 pass
             if time.monotonic() > deadline:
@@ -138,12 +151,20 @@ class Gateway:
             return ""
 
     def rss(self) -> int:
-        """Resident set size of the gateway process, in bytes."""
-        with open(f"/proc/{self.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmRSS")
+        """Resident set size of the master and its workers, in bytes."""
+        return sum(_rss(pid) for pid in [self.pid, *self.worker_pids()])
+
+    def worker_pids(self) -> list[int]:
+        try:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children") as f:
+                return [int(pid) for pid in f.read().split()]
+        except OSError:
+            return []
+
+    def admin(self, method: str, path: str, **kwargs: Any):  # type: ignore[no-untyped-def]
+        from tests.support.rawclient import request
+
+        return request(self.admin_port, method, path, **kwargs)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -153,7 +174,7 @@ class Gateway:
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGTERM)
-                self.proc.wait(5)
+                self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
@@ -164,12 +185,23 @@ class Gateway:
         return self.proc.returncode
 
 
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _factory(directory_source) -> Iterator:  # type: ignore[no-untyped-def]
     started: list[Gateway] = []
 
-    def start(config: dict[str, Any] | str, name: str | None = None) -> Gateway:
+    def start(config: dict[str, Any] | str, name: str | None = None, **options: Any) -> Gateway:
         name = name or f"gateway{len(started)}"
-        gw = Gateway(config, directory_source(), name)
+        gw = Gateway(config, directory_source(), name, **options)
         started.append(gw)
         return gw
 

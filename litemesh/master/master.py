@@ -1,0 +1,513 @@
+"""The master: supervises N data-plane workers, owns the config, never proxies (DESIGN §1).
+
+Lifecycle.  The master validates the config, creates the shared memory segment, then spawns each
+worker as a fresh interpreter (``litemesh.server.worker_main``) with two inherited descriptors: its
+end of a control socketpair and the segment.  Spawning rather than forking keeps workers free of
+the master's event loop, admin sockets and threads; a restart costs ~0.3 s of interpreter start.
+The config travels over the control channel (msgpack), so workers never re-read or re-validate it.
+
+Reload (SIGHUP or ``POST /reload``): the whole new file is loaded and validated here; if anything
+is wrong the running generation stays and the error is kept for ``/status``.  A valid config gets
+the next generation number and is pushed to every worker, which compiles its own snapshot and swaps
+it in between requests; nobody is restarted and no connection is closed.  The reload answer waits
+for every worker's acknowledgement, so "applied" means live everywhere.
+
+Supervision.  A worker that exits unexpectedly is reclaimed (its in-flight counters subtracted from
+the shared totals) and started again in the same slot: at once if it had run for a while, else
+with exponential backoff so a crash loop does not spin.  SIGTTIN/SIGTTOU add or retire a worker.
+SIGTERM/SIGQUIT drain (readiness goes false first), SIGINT stops fast, SIGUSR1 reopens log files.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .._version import __version__
+from ..config import ConfigError, GatewayConfig, load_config_text
+from ..logs import reopen_log_files
+from ..proxy.snapshot import target_key
+from ..server.listener import listening_socket
+from ..shm import Segment, SlotNames
+from .control import ApplyConfig, Applied, ControlProtocol, Message, Ready
+from .cpus import affinity_cpus
+from .pidfile import remove_pid_file, write_pid_file
+
+log = logging.getLogger("litemesh.master")
+
+#: a worker that ran at least this long before dying is restarted at once
+STABLE_AFTER = 10.0
+#: restart delays of a crash-looping worker: 0.25 s doubling up to this
+MAX_BACKOFF = 30.0
+#: how long a reload waits for every worker's acknowledgement
+APPLY_TIMEOUT = 30.0
+#: how long a worker gets to report Ready after it was spawned
+START_TIMEOUT = 60.0
+
+
+class WorkerHandle:
+    """The master's view of one worker slot (the slot index is also its metrics slot)."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.channel: ControlProtocol | None = None
+        self.pid = 0
+        self.started_at = 0.0
+        self.ready = False
+        self.generation = 0
+        self.ports: list[int] = []
+        self.restarts = 0
+        self.failures = 0  # consecutive short-lived runs, for the backoff
+        self.retiring = False
+        self.exited: asyncio.Future[int] | None = None
+        self.pending_applies: dict[int, asyncio.Future[str | None]] = {}
+
+
+class Master:
+    def __init__(self, config: GatewayConfig, *, config_path: str | None = None, config_text: str = "",
+                 workers: int = 1, cpu_affinity: bool = False, pid_file: str | None = None,
+                 log_level: str = "info", log_file: str = "", announce: Any = None) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.config_hash = hashlib.sha256(config_text.encode()).hexdigest()
+        self.desired = workers
+        self.cpu_affinity = cpu_affinity
+        self.pid_file = pid_file
+        self.log_level = log_level
+        self.log_file = log_file
+        self.announce = announce  # callable(master) once every worker is ready
+        self.generation = 1
+        self.started = time.time()
+        self.draining = False
+        self.last_reload: dict[str, Any] = {"ok": True, "generation": 1, "at": self.started, "error": None}
+        self.reloads = {"ok": 0, "failed": 0}
+        self.handles: dict[int, WorkerHandle] = {}
+        self.admin_port = 0
+        self._reserved: list[socket.socket] = []  # port-0 listeners, resolved once for all workers
+        self._stop: asyncio.Future[str] | None = None
+        self._reload_lock: asyncio.Lock | None = None
+        self._cpus = affinity_cpus()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.worker_capacity = max(64, 4 * workers)
+        self.route_capacity = max(4096, 2 * len(config.routes) + 1)
+        self.target_capacity = max(1024, 2 * sum(len(s.targets) for s in config.services) + 1)
+        self.segment: Segment | None = None
+        self.route_names: SlotNames | None = None
+        self.target_names: SlotNames | None = None
+        self._admin: Any = None
+
+    # -- entry point -------------------------------------------------------------------------
+    def run(self) -> int:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            return loop.run_until_complete(self._main())
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _main(self) -> int:
+        loop = self._loop = asyncio.get_running_loop()
+        self._stop = loop.create_future()
+        self._reload_lock = asyncio.Lock()
+        self.config = self._resolve_ephemeral_ports(self.config)
+        self.segment = Segment.create(workers=self.worker_capacity, routes=self.route_capacity,
+                                      targets=self.target_capacity)
+        # slots keep their meaning across reloads; a reused route slot is zeroed first
+        self.route_names = SlotNames(self.route_capacity, reset=self.segment.clear_route)
+        self.target_names = SlotNames(self.target_capacity)
+        self._assign_slots(self.config)
+        try:
+            try:
+                await self._start_admin()
+            except OSError as error:
+                admin = self.config.admin
+                log.error("cannot listen for the admin API on %s:%d: %s (set admin.address, or "
+                          "admin.enabled: false)", admin.host, admin.port, error.strerror or error)
+                return 1
+            if self.pid_file:
+                write_pid_file(self.pid_file)
+            self._install_signals()
+            for index in range(self.desired):
+                self._spawn(index)
+            if not await self._wait_ready(START_TIMEOUT):
+                await self._shutdown("stop")
+                return 1
+            if self.announce is not None:
+                self.announce(self)
+            how = await self._stop
+            await self._shutdown(how)
+            return 0
+        finally:
+            if getattr(self, "_reaper", None) is not None:
+                self._reaper.cancel()
+            if self.pid_file:
+                remove_pid_file(self.pid_file)
+            if self._admin is not None:
+                await self._admin.close()
+            for sock in self._reserved:
+                sock.close()
+            self.segment.close()
+
+    def _resolve_ephemeral_ports(self, config: GatewayConfig) -> GatewayConfig:
+        """Port 0 would give every worker its own random port; pick one here, for all of them.  The
+        bound (not listening) SO_REUSEPORT socket keeps the port ours while workers bind it."""
+        if not any(listener.port == 0 for listener in config.listeners):
+            return config
+        listeners = []
+        for listener in config.listeners:
+            if listener.port == 0:
+                sock = listening_socket(listener.host, 0, listen=False)
+                self._reserved.append(sock)
+                listener = msgspec.structs.replace(listener, port=sock.getsockname()[1])
+            listeners.append(listener)
+        return msgspec.structs.replace(config, listeners=tuple(listeners))
+
+    async def _start_admin(self) -> None:
+        admin = self.config.admin
+        if not admin.enabled:
+            return
+        from ..admin.server import AdminServer
+        from .admin_app import MasterAdminApp
+
+        self._admin = AdminServer(MasterAdminApp(self), token=admin.token)
+        self.admin_port = await self._admin.start(admin.host, admin.port)
+
+    def _install_signals(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "drain")
+        loop.add_signal_handler(signal.SIGQUIT, self.request_stop, "drain")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "stop")
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(self.reload()))
+        loop.add_signal_handler(signal.SIGUSR1, self._reopen_logs)
+        loop.add_signal_handler(signal.SIGTTIN, self.add_worker)
+        loop.add_signal_handler(signal.SIGTTOU, self.remove_worker)
+        # uvloop keeps SIGCHLD for itself: a worker's exit is seen when its control channel closes,
+        # and a slow poll catches the rare exit that leaves the channel open (it never should).
+        self._reaper = loop.create_task(self._poll_children())
+
+    async def _poll_children(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self._reap()
+
+    def request_stop(self, how: str = "drain") -> None:
+        if self._stop is not None and not self._stop.done():
+            self.draining = True  # readiness goes false before anything else happens
+            self._stop.set_result(how)
+
+    # -- slots in shared memory ---------------------------------------------------------------
+    def _assign_slots(self, config: GatewayConfig) -> tuple[dict[str, int], dict[str, int]]:
+        assert self.route_names is not None and self.target_names is not None
+        routes = self.route_names.assign([route.name for route in config.routes])
+        keys = [target_key(s.name, t.host, t.port) for s in config.services for t in s.targets]
+        targets = self.target_names.assign(keys)
+        for kind, overflow in (("routes", routes.overflow), ("targets", targets.overflow)):
+            if overflow:
+                log.warning("%d %s beyond the metrics capacity share slot 0 (restart to grow it): %s",
+                            len(overflow), kind, ", ".join(overflow[:5]))
+        self._slots = (dict(routes.slots), dict(targets.slots))
+        return self._slots
+
+    def _apply_message(self) -> ApplyConfig:
+        routes, targets = self._slots
+        return ApplyConfig(self.generation, self.config, routes, targets)
+
+    # -- workers -----------------------------------------------------------------------------
+    def _spawn(self, index: int) -> WorkerHandle:
+        assert self._loop is not None and self.segment is not None
+        handle = self.handles.get(index) or WorkerHandle(index)
+        self.handles[index] = handle
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        cmd = [sys.executable, "-m", "litemesh.server.worker_main", "--index", str(index),
+               "--control-fd", str(child.fileno()), "--shm-fd", str(self.segment.fd),
+               "--log-level", self.log_level]
+        if self.log_file:
+            cmd += ["--log-file", self.log_file]
+        if self.cpu_affinity:
+            cmd += ["--cpu", str(self._cpus[index % len(self._cpus)])]
+        try:
+            handle.proc = subprocess.Popen(cmd, pass_fds=(child.fileno(), self.segment.fd), close_fds=True)
+        finally:
+            child.close()
+        handle.pid = handle.proc.pid
+        handle.started_at = time.monotonic()
+        handle.ready = False
+        handle.generation = 0
+        handle.exited = self._loop.create_future()
+        handle.pending_applies = {}
+        channel = ControlProtocol(functools.partial(self._on_message, handle),
+                                  functools.partial(self._on_channel_lost, handle))
+        handle.channel = channel
+        parent.setblocking(False)
+        self._loop.create_task(self._connect(handle, parent, channel))
+        log.info("worker %d started (pid %d)", index, handle.pid)
+        return handle
+
+    async def _connect(self, handle: WorkerHandle, sock: socket.socket, channel: ControlProtocol) -> None:
+        assert self._loop is not None
+        await self._loop.create_unix_connection(lambda: channel, sock=sock)
+        channel.send(self._apply_message())
+
+    def _on_message(self, handle: WorkerHandle, message: Message) -> None:
+        if isinstance(message, Ready):
+            handle.ready = True
+            handle.generation = message.generation
+            handle.ports = list(message.ports)
+            log.debug("worker %d ready (pid %d, generation %d)", handle.index, message.pid, message.generation)
+        elif isinstance(message, Applied):
+            if message.error is None:
+                handle.generation = max(handle.generation, message.generation)
+            waiter = handle.pending_applies.pop(message.generation, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(message.error)
+
+    def _on_channel_lost(self, handle: WorkerHandle) -> None:
+        """The worker's end closed: it is exiting.  Poll until the process is gone, then reap."""
+        proc = handle.proc
+        if proc is None:
+            return
+        assert self._loop is not None
+        if proc.poll() is None:
+            self._loop.call_later(0.01, self._on_channel_lost, handle)
+            return
+        self._reap()
+
+    def _reap(self) -> None:
+        """SIGCHLD or a closed control channel: collect exited workers, restart those we still want."""
+        for handle in list(self.handles.values()):
+            proc = handle.proc
+            if proc is None or proc.poll() is None:
+                continue
+            code = proc.returncode
+            handle.proc = None
+            handle.ready = False
+            if handle.channel is not None and handle.channel.transport is not None:
+                handle.channel.transport.close()
+            handle.channel = None
+            for waiter in handle.pending_applies.values():
+                if not waiter.done():
+                    waiter.set_result("worker exited")
+            handle.pending_applies.clear()
+            if handle.exited is not None and not handle.exited.done():
+                handle.exited.set_result(code)
+            if self.segment is not None:
+                self.segment.reclaim_worker(handle.index)
+            if self.draining or handle.retiring:
+                log.info("worker %d (pid %d) exited with %s", handle.index, handle.pid, code)
+                if handle.retiring:
+                    del self.handles[handle.index]
+                continue
+            uptime = time.monotonic() - handle.started_at
+            handle.failures = 0 if uptime >= STABLE_AFTER else handle.failures + 1
+            delay = 0.0 if handle.failures == 0 else min(MAX_BACKOFF, 0.25 * 2 ** (handle.failures - 1))
+            handle.restarts += 1
+            log.error("worker %d (pid %d) died with %s after %.1f s; restarting in %.2f s",
+                      handle.index, handle.pid, code, uptime, delay)
+            assert self._loop is not None
+            self._loop.call_later(delay, self._restart, handle.index)
+
+    def _restart(self, index: int) -> None:
+        handle = self.handles.get(index)
+        if handle is None or handle.proc is not None or self.draining or handle.retiring:
+            return
+        self._spawn(index)
+
+    def add_worker(self) -> None:
+        """SIGTTIN: one more worker, in the lowest free slot."""
+        if self.draining:
+            return
+        free = next((i for i in range(self.worker_capacity) if i not in self.handles), None)
+        if free is None:
+            log.warning("SIGTTIN ignored: all %d worker slots in use", self.worker_capacity)
+            return
+        self.desired += 1
+        self._spawn(free)
+
+    def remove_worker(self) -> None:
+        """SIGTTOU: drain and retire the highest slot (never the last worker)."""
+        live = sorted(i for i, h in self.handles.items() if not h.retiring)
+        if self.draining or len(live) <= 1:
+            return
+        handle = self.handles[live[-1]]
+        handle.retiring = True
+        self.desired -= 1
+        if handle.proc is not None:
+            handle.proc.send_signal(signal.SIGTERM)
+        else:
+            del self.handles[handle.index]
+
+    async def _wait_ready(self, timeout: float) -> bool:
+        """Start-up: every worker must come up once; one that dies first (a port in use, a bad
+        interpreter) fails the start instead of being restarted in a loop."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._stop is not None and self._stop.done():
+                return True
+            if self.ready():
+                return True
+            if any(h.restarts for h in self.handles.values()):
+                log.error("a worker exited during start-up (see its error above): stopping")
+                return False
+            await asyncio.sleep(0.02)
+        log.error("workers did not become ready within %.0f s", timeout)
+        return False
+
+    def ready(self) -> bool:
+        live = [h for h in self.handles.values() if not h.retiring]
+        return not self.draining and len(live) >= self.desired and all(h.ready for h in live)
+
+    # -- reload ------------------------------------------------------------------------------
+    async def reload(self) -> tuple[bool, dict[str, Any]]:
+        """Load, validate and roll out the config file; the running config stays on any error."""
+        assert self._reload_lock is not None
+        async with self._reload_lock:
+            if self.config_path is None:
+                return self._reload_failed("no config file to reload (started with --listen/--upstream)")
+            if self.draining:
+                return self._reload_failed("draining")
+            begun = time.monotonic()
+            try:
+                text = Path(self.config_path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                return self._reload_failed(f"{self.config_path}: cannot read configuration: {exc}")
+            try:
+                config = self._resolve_ephemeral_ports(load_config_text(text, self.config_path))
+            except ConfigError as error:
+                return self._reload_failed(str(error))
+            started = time.monotonic()
+            self.generation += 1
+            self.config = config
+            self.config_hash = hashlib.sha256(text.encode()).hexdigest()
+            self._assign_slots(config)
+            errors = await self._roll_out()
+            elapsed = time.monotonic() - started
+            result = {"ok": not errors, "generation": self.generation, "at": time.time(),
+                      "error": "; ".join(errors) if errors else None,
+                      "load_ms": round((started - begun) * 1000, 1),  # read + validate here
+                      "apply_ms": round(elapsed * 1000, 1),  # until every worker acknowledged
+                      "routes": len(config.routes)}
+            self.last_reload = result
+            self.reloads["ok" if not errors else "failed"] += 1
+            if errors:
+                log.error("generation %d: not applied everywhere: %s", self.generation, result["error"])
+            else:
+                log.info("generation %d live in %d workers after %.0f ms", self.generation,
+                         sum(1 for h in self.handles.values() if h.proc is not None), elapsed * 1000)
+            return not errors, result
+
+    def _reload_failed(self, error: str) -> tuple[bool, dict[str, Any]]:
+        log.error("reload rejected, generation %d keeps serving:\n%s", self.generation, error)
+        self.reloads["failed"] += 1
+        self.last_reload = {"ok": False, "generation": self.generation, "at": time.time(), "error": error}
+        return False, dict(self.last_reload)
+
+    async def _roll_out(self) -> list[str]:
+        assert self._loop is not None
+        message = self._apply_message()
+        waiters = []
+        for handle in self.handles.values():
+            if handle.proc is None or handle.channel is None:
+                continue  # (re)starting workers get the current config when they connect
+            waiter: asyncio.Future[str | None] = self._loop.create_future()
+            handle.pending_applies[message.generation] = waiter
+            handle.channel.send(message)
+            waiters.append((handle, waiter))
+        errors = []
+        for handle, waiter in waiters:
+            try:
+                error = await asyncio.wait_for(asyncio.shield(waiter), APPLY_TIMEOUT)
+            except asyncio.TimeoutError:
+                error = f"no answer within {APPLY_TIMEOUT:.0f} s"
+            if error is not None and error != "worker exited":
+                errors.append(f"worker {handle.index}: {error}")
+        return errors
+
+    # -- shutdown ----------------------------------------------------------------------------
+    async def _shutdown(self, how: str) -> None:
+        self.draining = True
+        signum = signal.SIGTERM if how == "drain" else signal.SIGINT
+        grace = (self.config.timeouts.drain if how == "drain" else 0.0) + 5.0
+        for handle in self.handles.values():
+            if handle.proc is not None:
+                try:
+                    handle.proc.send_signal(signum)
+                except ProcessLookupError:
+                    pass
+        waiting = [h.exited for h in self.handles.values() if h.proc is not None and h.exited is not None]
+        if waiting:
+            done, pending = await asyncio.wait(waiting, timeout=grace)
+            if pending:
+                for handle in self.handles.values():
+                    if handle.proc is not None:
+                        log.warning("worker %d (pid %d) did not exit in time: killing it", handle.index, handle.pid)
+                        handle.proc.kill()
+                await asyncio.wait(pending, timeout=5.0)
+
+    def _reopen_logs(self) -> None:
+        reopen_log_files()
+        for handle in self.handles.values():
+            if handle.proc is not None:
+                handle.proc.send_signal(signal.SIGUSR1)
+
+    # -- introspection (admin API) ------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        assert self.segment is not None
+        workers = []
+        for index in sorted(self.handles):
+            handle = self.handles[index]
+            stats = self.segment.worker_stats(index)
+            workers.append({
+                "index": index, "pid": handle.pid if handle.proc is not None else None, "ready": handle.ready,
+                "generation": handle.generation, "restarts": handle.restarts, "retiring": handle.retiring,
+                "uptime_s": round(time.monotonic() - handle.started_at, 3) if handle.proc is not None else 0,
+                "rss_bytes": _rss(handle.pid) if handle.proc is not None else 0,
+                "connections": stats.active_connections, "requests": stats.requests_total,
+            })
+        return {
+            "version": __version__, "pid": os.getpid(), "uptime_s": round(time.time() - self.started, 3),
+            "ready": self.ready(), "draining": self.draining,
+            "config": {"path": self.config_path, "generation": self.generation, "sha256": self.config_hash,
+                       "routes": len(self.config.routes), "services": len(self.config.services)},
+            "last_reload": self.last_reload, "reloads": dict(self.reloads),
+            "workers_desired": self.desired, "workers": workers,
+            "listeners": [f"{l.host}:{l.port}" for l in self.config.listeners],
+        }
+
+    def metrics_text(self) -> str:
+        from ..shm.prometheus import render
+
+        assert self.segment is not None
+        extra = {
+            "litemesh_config_generation": float(self.generation),
+            "litemesh_workers": float(sum(1 for h in self.handles.values() if h.proc is not None)),
+            "litemesh_worker_restarts": float(sum(h.restarts for h in self.handles.values())),
+            "litemesh_config_reloads_ok": float(self.reloads["ok"]),
+            "litemesh_config_reloads_failed": float(self.reloads["failed"]),
+            "litemesh_last_reload_ok": 1.0 if self.last_reload.get("ok") else 0.0,
+        }
+        assert self.route_names is not None and self.target_names is not None
+        return render(self.segment, self.route_names.by_slot(), self.target_names.by_slot(), extra)
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

@@ -1,0 +1,138 @@
+"""Entry point of a worker process started by the master (``python -m litemesh.server.worker_main``).
+
+The master passes, as inherited file descriptors, one end of a control socketpair and the shared
+memory segment.  The worker reads its first config from the control channel, binds its own
+SO_REUSEPORT listeners, reports ``Ready`` and serves.  Later configs arrive on the same channel and
+are swapped in between requests; each is acknowledged with ``Applied``.  If the master goes away
+(the channel closes) the worker drains and exits: no orphaned workers.
+
+Signals: SIGTERM/SIGQUIT drain, SIGINT stops at once, SIGUSR1 reopens the log file, SIGHUP is
+ignored (reloads go through the master, which validates the config once for everyone).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import socket
+import struct
+import sys
+
+from ..logs import reopen_log_files, setup_logging
+from ..master.control import ApplyConfig, Applied, ControlProtocol, Message, Ready, decode
+from .worker import Worker
+
+log = logging.getLogger("litemesh.worker")
+
+
+def _read_first_config(sock: socket.socket) -> ApplyConfig:
+    """Blocking read of the first frame, before the event loop exists."""
+    def read_exact(n: int) -> bytes:
+        chunks = []
+        while n:
+            data = sock.recv(min(n, 1 << 20))
+            if not data:
+                raise SystemExit("litemesh worker: master closed the control channel before sending a config")
+            chunks.append(data)
+            n -= len(data)
+        return b"".join(chunks)
+
+    (length,) = struct.unpack(">I", read_exact(4))
+    message = decode(read_exact(length))
+    if not isinstance(message, ApplyConfig):
+        raise SystemExit(f"litemesh worker: expected a config first, got {type(message).__name__}")
+    return message
+
+
+class WorkerProcess:
+    def __init__(self, index: int, control: socket.socket, metrics) -> None:  # type: ignore[no-untyped-def]
+        self.index = index
+        self.control_sock = control
+        self.metrics = metrics
+        self.channel: ControlProtocol | None = None
+        self.worker: Worker | None = None
+        self._applying: asyncio.Task[None] | None = None
+
+    async def run(self, first: ApplyConfig) -> None:
+        loop = asyncio.get_running_loop()
+        worker = self.worker = Worker(first.config, metrics=self.metrics, generation=first.generation,
+                                      route_slots=first.route_slots, target_slots=first.target_slots)
+        try:
+            await worker.start()
+        except OSError as error:  # typically a listener address in use
+            log.error("worker %d cannot listen: %s", self.index, error)
+            raise SystemExit(3) from None
+        _, self.channel = await loop.create_unix_connection(
+            lambda: ControlProtocol(self._on_message, self._on_master_lost), sock=self.control_sock)
+        for sig, how in ((signal.SIGTERM, "drain"), (signal.SIGQUIT, "drain"), (signal.SIGINT, "stop")):
+            loop.add_signal_handler(sig, worker.request_stop, how)
+        loop.add_signal_handler(signal.SIGUSR1, reopen_log_files)
+        loop.add_signal_handler(signal.SIGHUP, lambda: None)
+        self.channel.send(Ready(os.getpid(), first.generation, worker.ports))
+        await worker.serve()
+
+    def _on_message(self, message: Message) -> None:
+        if isinstance(message, ApplyConfig):
+            previous = self._applying
+            self._applying = asyncio.get_running_loop().create_task(self._apply(message, previous))
+
+    async def _apply(self, message: ApplyConfig, previous: "asyncio.Task[None] | None") -> None:
+        if previous is not None:
+            await asyncio.shield(previous)  # generations apply in order
+        assert self.worker is not None and self.channel is not None
+        try:
+            await self.worker.apply(message.config, message.generation, message.route_slots, message.target_slots)
+        except Exception as exc:  # e.g. a new listener's port is taken: the old config stays
+            log.exception("generation %d not applied", message.generation)
+            self.channel.send(Applied(message.generation, f"{type(exc).__name__}: {exc}"))
+            return
+        log.debug("generation %d live", message.generation)
+        self.channel.send(Applied(message.generation))
+
+    def _on_master_lost(self) -> None:
+        if self.worker is not None:
+            log.warning("master is gone: draining")
+            self.worker.request_stop("drain")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="litemesh-worker")
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--shm-fd", type=int, default=-1)
+    parser.add_argument("--cpu", type=int, default=-1, help="pin this worker to one CPU")
+    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-file", default="")
+    args = parser.parse_args(argv)
+
+    setup_logging(args.log_level, args.log_file)
+    if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
+    # The master ends us by signal; until our handlers are installed, SIGINT from a terminal's
+    # Ctrl-C must not print a traceback.
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    control = socket.socket(fileno=args.control_fd)
+    first = _read_first_config(control)
+    control.setblocking(False)
+    metrics = None
+    if args.shm_fd >= 0:
+        from ..shm import Segment
+
+        metrics = Segment.attach(args.shm_fd).worker(args.index)
+
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    process = WorkerProcess(args.index, control, metrics)
+    try:
+        loop.run_until_complete(process.run(first))
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+if __name__ == "__main__":
+    main()

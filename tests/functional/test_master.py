@@ -1,0 +1,310 @@
+"""The process model over real processes and sockets: master + SO_REUSEPORT workers, restarts,
+zero-downtime reload under load, drain, worker scaling, shared-memory metrics, admin API, CLI."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from websockets.sync.client import connect as ws_connect
+
+from tests.support.origins import HttpOrigin, pattern_bytes
+from tests.support.rawclient import RawConnection, build_request, request
+
+from .conftest import REPO_ROOT, env_for_gateway, route, service
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(scope="module")
+def origin():
+    with HttpOrigin() as srv:
+        yield srv
+
+
+def _config(origin, *extra_routes, **top):  # type: ignore[no-untyped-def]
+    return {"services": [service("main", origin)],
+            "routes": [route("main", ["/bytes", "/echo", "/slow", "/ws", "/status"], "main"), *extra_routes],
+            **top}
+
+
+def _status(gw) -> dict:  # type: ignore[no-untyped-def]
+    resp = gw.admin("GET", "/status", timeout=5)
+    assert resp.status == 200, resp.body
+    return resp.json()
+
+
+def _wait(predicate, timeout: float = 15.0, step: float = 0.05):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout} s")
+
+
+def _get_fresh(gw, path: str = "/bytes/10", timeout: float = 5.0):  # type: ignore[no-untyped-def]
+    """One request on a new connection: the kernel picks the worker (SO_REUSEPORT)."""
+    return request(gw.port, "GET", path, timeout=timeout, headers=[("Connection", "close")])
+
+
+def _worker_pids(status: dict) -> dict[int, int]:
+    return {w["index"]: w["pid"] for w in status["workers"] if w["pid"]}
+
+
+def _metric_sum(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+class Load:
+    """Background clients sending requests until stopped: half on keep-alive connections (which a
+    reload must not disturb), half on a new connection each (which must always find a worker)."""
+
+    def __init__(self, port: int, threads: int = 4, path: str = "/bytes/32", max_requests: int = 200_000) -> None:
+        self.port, self.path, self.max_requests = port, path, max_requests
+        self.ok = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, args=(i % 2 == 0,), daemon=True) for i in range(threads)]
+
+    def __enter__(self) -> "Load":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def _record(self, ok: bool, why: str = "") -> None:
+        with self._lock:
+            if ok:
+                self.ok += 1
+            else:
+                self.failures.append(why)
+
+    def _run(self, keep_alive: bool) -> None:
+        expected = pattern_bytes(32)
+        conn: RawConnection | None = None
+        while not self._stop.is_set() and self.ok < self.max_requests:
+            try:
+                if conn is None:
+                    conn = RawConnection("127.0.0.1", self.port, timeout=10)
+                resp = conn.request("GET", self.path, headers=None if keep_alive else [("Connection", "close")])
+                good = resp.status == 200 and resp.body == expected
+                self._record(good, f"status {resp.status}")
+                if not keep_alive or "close" in resp.header("connection", "").lower():
+                    conn.close()
+                    conn = None
+            except Exception as exc:  # noqa: BLE001 - every failure is counted and reported
+                self._record(False, f"{type(exc).__name__}: {exc}")
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+
+def test_workers_serve_and_metrics_sum_over_workers(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    status = _status(gw)
+    assert status["ready"] and len(status["workers"]) == 2
+    assert sorted(_worker_pids(status).values()) == sorted(gw.worker_pids())
+    sent = 300
+    for _ in range(sent):
+        assert _get_fresh(gw).status == 200
+    for _ in range(20):
+        assert _get_fresh(gw, "/nothing-routes-here").status == 404
+    status = _status(gw)
+    per_worker = [w["requests"] for w in status["workers"]]
+    assert sum(per_worker) == sent + 20
+    assert all(count > 0 for count in per_worker), f"SO_REUSEPORT spread {per_worker}"
+    metrics = gw.admin("GET", "/metrics").body.decode()
+    assert _metric_sum(metrics, "litemesh_requests_total", route="main", code_class="2xx") == sent
+    assert _metric_sum(metrics, "litemesh_requests_total", code_class="4xx") == 20
+    assert _metric_sum(metrics, "litemesh_request_duration_seconds_count") == sent + 20
+    assert "litemesh_config_generation 1" in metrics
+
+
+def test_killed_worker_is_restarted_while_the_other_serves(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    before = _worker_pids(_status(gw))
+    victim = before[0]
+    with Load(gw.port, threads=2) as load:
+        time.sleep(0.3)
+        ok_at_kill = load.ok
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(0.2)
+        ok_after_kill = load.ok
+        restarted = _wait(lambda: (lambda s: s["ready"] and _worker_pids(s).get(0) not in (None, victim) and s)(
+            _status(gw)))
+        time.sleep(0.3)
+    assert ok_after_kill > ok_at_kill, "nobody answered right after the kill"
+    assert restarted["workers"][0]["restarts"] == 1
+    assert _worker_pids(restarted)[1] == before[1], "the other worker was disturbed"
+    # only requests that were on the killed worker's connections may fail
+    assert len(load.failures) <= 4, load.failures[:10]
+    for _ in range(40):
+        assert _get_fresh(gw).status == 200
+
+
+def _reload_via_admin(gw) -> dict:  # type: ignore[no-untyped-def]
+    resp = gw.admin("POST", "/reload", timeout=30)
+    return {"status": resp.status, **resp.json()}
+
+
+def test_reload_under_load_drops_nothing_and_keeps_websockets(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    with ws_connect(f"ws://127.0.0.1:{gw.port}/ws", proxy=None, compression=None, open_timeout=5) as ws:
+        ws.send("before")
+        assert ws.recv(timeout=5) == "before"
+        with Load(gw.port, threads=4) as load:
+            for generation in range(2, 8):
+                time.sleep(0.25)
+                extra = route(f"added{generation}", f"/gen{generation}", respond={"status": 200, "body": str(generation)})
+                gw.write_config(_config(origin, extra))
+                if generation % 2:
+                    gw.proc.send_signal(signal.SIGHUP)
+                    _wait(lambda: _status(gw)["config"]["generation"] == generation)
+                else:
+                    result = _reload_via_admin(gw)
+                    assert result["status"] == 200 and result["ok"], result
+                    assert result["generation"] == generation
+                # live in every worker: new connections land on both, all see the new route
+                for _ in range(12):
+                    resp = _get_fresh(gw, f"/gen{generation}")
+                    assert (resp.status, resp.body) == (200, str(generation).encode())
+            time.sleep(0.25)
+        ws.send("after six reloads")
+        assert ws.recv(timeout=5) == "after six reloads"
+    assert load.failures == [], load.failures[:10]
+    assert load.ok > 300
+    status = _status(gw)
+    assert status["last_reload"]["ok"] and all(w["generation"] == 7 for w in status["workers"])
+    assert all(w["restarts"] == 0 for w in status["workers"])
+
+
+def test_invalid_reload_keeps_the_running_config(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    good = gw.config_path.read_text()
+    gw.config_path.write_text(good.replace("paths:", "pathz:", 1))
+    result = _reload_via_admin(gw)
+    assert result["status"] == 422 and not result["ok"]
+    assert re.search(r"\.yaml:\d+:\d+: routes\[0\]", result["error"]), result["error"]
+    status = _status(gw)
+    assert status["config"]["generation"] == 1 and status["last_reload"]["ok"] is False
+    assert "pathz" in status["last_reload"]["error"]
+    assert _get_fresh(gw).status == 200  # still serving generation 1
+    gw.config_path.write_text(good + "\n")
+    assert _reload_via_admin(gw)["ok"]
+    assert _status(gw)["config"]["generation"] == 2
+
+
+def test_sigterm_drains_in_flight_request_and_readiness_goes_false(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    conn = RawConnection("127.0.0.1", gw.port, timeout=10)
+    conn.send(build_request("GET", "/slow/1500"))
+    time.sleep(0.3)
+    gw.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    ready = gw.admin("GET", "/ready", timeout=3)
+    assert ready.status == 503
+    resp = conn.recv_response(timeout=10)
+    assert (resp.status, resp.body) == (200, b"slow\n")
+    conn.close()
+    assert gw.proc.wait(15) == 0
+    assert not gw.worker_pids()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", gw.port), timeout=1).close()
+
+
+def test_sigttin_adds_and_sigttou_retires_a_worker(gateway, origin):
+    gw = gateway(_config(origin), workers=1)
+    gw.proc.send_signal(signal.SIGTTIN)
+    status = _wait(lambda: (lambda s: s["ready"] and len(s["workers"]) == 2 and s)(_status(gw)))
+    assert status["workers_desired"] == 2
+    gw.proc.send_signal(signal.SIGTTOU)
+    status = _wait(lambda: (lambda s: len(s["workers"]) == 1 and s)(_status(gw)))
+    assert status["workers_desired"] == 1 and status["ready"]
+    for _ in range(10):
+        assert _get_fresh(gw).status == 200
+
+
+def test_master_killed_workers_exit(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    pids = gw.worker_pids()
+    assert len(pids) == 2
+    gw.proc.kill()
+    gw.proc.wait(5)
+
+    def gone() -> bool:
+        return all(not os.path.exists(f"/proc/{pid}") or _zombie(pid) for pid in pids)
+
+    _wait(gone, timeout=15)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_admin_token(gateway, origin):
+    token = "s3cret-token-0123456789"
+    gw = gateway(_config(origin, admin={"address": "127.0.0.1:0", "token": token}))
+    # port 0 for admin: the master prints the bound port
+    port = int(_wait(lambda: re.search(r"admin API on http://127\.0\.0\.1:(\d+)", gw.stderr()), timeout=10).group(1))
+    assert request(port, "GET", "/status").status == 401
+    assert request(port, "GET", "/status", headers=[("Authorization", "Bearer nope")]).status == 401
+    ok = request(port, "GET", "/status", headers=[("Authorization", f"Bearer {token}")])
+    assert ok.status == 200 and ok.json()["ready"]
+    assert request(port, "GET", "/ready").status == 200
+
+
+def test_reload_and_stop_commands(gateway, origin):
+    gw = gateway(_config(origin), workers=1)
+    cli = [sys.executable, "-m", "litemesh"]
+    gw.write_config(_config(origin, route("cmd", "/cmd", respond={"status": 202})))
+    out = subprocess.run([*cli, "reload", "--pid-file", str(gw.pid_file)], cwd=REPO_ROOT, env=env_for_gateway(),
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    _wait(lambda: _get_fresh(gw, "/cmd").status == 202)
+    out = subprocess.run([*cli, "stop", "--pid-file", str(gw.pid_file)], cwd=REPO_ROOT, env=env_for_gateway(),
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert gw.proc.wait(5) == 0
+    assert not gw.pid_file.exists()
+    out = subprocess.run([*cli, "stop", "--pid-file", str(gw.pid_file)], cwd=REPO_ROOT, env=env_for_gateway(),
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "no running gateway" in out.stderr
+
+
+def test_crash_looping_worker_backs_off(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    restarts = []
+    for _ in range(3):
+        pid = _worker_pids(_status(gw))[1]
+        os.kill(pid, signal.SIGKILL)
+        status = _wait(lambda: (lambda s: s["ready"] and _worker_pids(s).get(1) not in (None, pid) and s)(_status(gw)))
+        restarts.append(status["workers"][1]["restarts"])
+    assert restarts == [1, 2, 3]
+    assert "restarting in 0.50 s" in gw.stderr()  # the second quick death doubled the delay
+    assert _status(gw)["workers"][0]["restarts"] == 0
