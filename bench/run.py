@@ -332,8 +332,8 @@ def parse_wrk(text):
     return r
 
 
-def wrk_argv(url, conns, duration, latency=True, timeout="5s"):
-    argv = [tool("wrk"), "-t1", f"-c{conns}", f"-d{max(1, int(round(duration)))}s",
+def wrk_argv(url, conns, duration, latency=True, timeout="5s", threads=1):
+    argv = [tool("wrk"), f"-t{threads}", f"-c{conns}", f"-d{max(1, int(round(duration)))}s",
             "--timeout", timeout]
     return argv + (["--latency"] if latency else []) + [url]
 
@@ -352,7 +352,7 @@ def ten_k_body():
     return bytes(out[:10240])
 
 
-NGINX_COMMON = """worker_processes 1;
+NGINX_COMMON = """worker_processes {workers};
 worker_rlimit_nofile {nofile};
 daemon off;
 master_process on;
@@ -370,7 +370,7 @@ NGINX_TEMPS = """    client_body_temp_path {rundir}/tmp/{name}-body;
 
 
 def nginx_backend_conf(rundir, name, port, nofile):
-    v = dict(rundir=rundir, name=name, nofile=nofile, wconns=max(1024, nofile - 100))
+    v = dict(rundir=rundir, name=name, nofile=nofile, wconns=max(1024, nofile - 100), workers=1)
     return (NGINX_COMMON.format(**v) + "http {\n"
             "    access_log off;\n    server_tokens off;\n    default_type text/plain;\n"
             "    sendfile on;\n    tcp_nopush on;\n    tcp_nodelay on;\n"
@@ -383,8 +383,12 @@ def nginx_backend_conf(rundir, name, port, nofile):
             "    }\n}\n")
 
 
-def nginx_proxy_conf(rundir, name, port, backend_port, nofile, routes=None):
-    v = dict(rundir=rundir, name=name, nofile=nofile, wconns=max(1024, nofile - 100))
+def nginx_proxy_conf(rundir, name, port, backend_port, nofile, routes=None, workers=1,
+                     reuseport=False):
+    """Reverse proxy to the backend; `workers` worker processes (with `reuseport`: one listen
+    socket per worker, as LiteMesh's SO_REUSEPORT workers)."""
+    v = dict(rundir=rundir, name=name, nofile=nofile, wconns=max(1024, nofile - 100),
+             workers=workers)
     extra = "".join(f"        location {loc} {{ proxy_pass http://backend; }}\n"
                     for loc in nginx_locations(routes or []))
     return (NGINX_COMMON.format(**v) + "http {\n"
@@ -394,7 +398,8 @@ def nginx_proxy_conf(rundir, name, port, backend_port, nofile, routes=None):
             f"    upstream backend {{\n        server 127.0.0.1:{backend_port};\n"
             "        keepalive 1024;\n        keepalive_requests 100000000;\n"
             "        keepalive_timeout 300s;\n    }\n"
-            f"    server {{\n        listen 127.0.0.1:{port} backlog=4096;\n"
+            f"    server {{\n        listen 127.0.0.1:{port} backlog=4096"
+            f"{' reuseport' if reuseport else ''};\n"
             "        proxy_http_version 1.1;\n        proxy_set_header Connection \"\";\n"
             + extra +
             "        location / { proxy_pass http://backend; }\n    }\n}\n")
@@ -481,17 +486,24 @@ def yaml_list(values):
     return "[" + ", ".join(json.dumps(v) for v in values) + "]"
 
 
-def litemesh_config(port, backend, routes):
-    """LiteMesh YAML config: listener, 1 worker, one service, `routes` + the catch-all."""
+def litemesh_config(port, backend, routes, workers=1, admin="127.0.0.1:0"):
+    """LiteMesh YAML config: listener, `workers` workers, the admin API on `admin` (port 0 =
+    ephemeral: the default 127.0.0.1:9901 may be taken on a shared box), one service, `routes`
+    + the catch-all. A route with a `respond` mapping answers itself instead of proxying."""
     lines = ["listeners:", "  - name: main", f"    address: 127.0.0.1:{port}",
-             "server:", "  workers: 1", "services:", "  - name: backend", f"    targets: [\"{backend}\"]", "routes:"]
+             "server:", f"  workers: {workers}", "admin:", f"  address: {admin}",
+             "services:", "  - name: backend", f"    targets: [\"{backend}\"]",
+             "    pool: {max_idle: 1024}  # as nginx's upstream keepalive 1024", "routes:"]
     for r in routes + [{"name": "all", "paths": ["/"]}]:
         lines.append(f"  - name: {json.dumps(r['name'])}")
         lines.append(f"    paths: {yaml_list(r['paths'])}")
         for key in ("hosts", "methods"):
             if key in r:
                 lines.append(f"    {key}: {yaml_list(r[key])}")
-        lines.append("    service: backend")
+        if "respond" in r:
+            lines.append(f"    respond: {json.dumps(r['respond'])}")
+        else:
+            lines.append("    service: backend")
     return "\n".join(lines) + "\n"
 
 
@@ -617,17 +629,17 @@ def start_target(ctx, target, scen):
 # measurements
 # ---------------------------------------------------------------------------------------------
 
-def warm_up(ctx, port, path, conns):
+def warm_up(ctx, port, path, conns, threads=1):
     if ctx.a.warmup <= 0:
         return
     url = f"http://127.0.0.1:{port}{path}"
-    run_bounded("wrk-warmup", wrk_argv(url, conns, ctx.a.warmup, latency=False),
+    run_bounded("wrk-warmup", wrk_argv(url, conns, ctx.a.warmup, latency=False, threads=threads),
                 ctx.a.warmup + 15, cpus=ctx.cpus("load"))
 
 
-def measure_wrk(ctx, port, pgid, path, conns):
+def measure_wrk(ctx, port, pgid, path, conns, threads=1):
     url = f"http://127.0.0.1:{port}{path}"
-    argv = wrk_argv(url, conns, ctx.a.duration)
+    argv = wrk_argv(url, conns, ctx.a.duration, threads=threads)
     c0, t0, w0 = cpu_times(), group_ticks(pgid), time.monotonic()
     text, rc = run_bounded("wrk", argv, ctx.a.duration + 20, cpus=ctx.cpus("load"))
     t1, c1, elapsed = group_ticks(pgid), cpu_times(), time.monotonic() - w0
