@@ -308,3 +308,64 @@ def test_crash_looping_worker_backs_off(gateway, origin):
     assert restarts == [1, 2, 3]
     assert "restarting in 0.50 s" in gw.stderr()  # the second quick death doubled the delay
     assert _status(gw)["workers"][0]["restarts"] == 0
+
+
+def test_sigquit_drains_and_sigint_stops_fast(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    conn = RawConnection("127.0.0.1", gw.port, timeout=10)
+    conn.send(build_request("GET", "/slow/800"))
+    time.sleep(0.2)
+    gw.proc.send_signal(signal.SIGQUIT)
+    assert conn.recv_response(timeout=10).status == 200  # drained like SIGTERM
+    conn.close()
+    assert gw.proc.wait(15) == 0
+
+    gw = gateway(_config(origin), workers=2)
+    conn = RawConnection("127.0.0.1", gw.port, timeout=10)
+    conn.send(build_request("GET", "/slow/5000"))
+    time.sleep(0.2)
+    started = time.monotonic()
+    gw.proc.send_signal(signal.SIGINT)
+    assert gw.proc.wait(10) == 0
+    assert time.monotonic() - started < 3.0, "SIGINT waited for the in-flight request"
+    conn.close()
+
+
+def test_sigusr1_reopens_log_files_of_master_and_workers(gateway, origin, tmp_path):
+    log_file = tmp_path / "litemesh.log"
+    gw = gateway(_config(origin), workers=2, args=("--log-file", str(log_file), "--log-level", "debug"))
+    assert "worker 0 started" in log_file.read_text()
+    rotated = tmp_path / "litemesh.log.1"
+    log_file.rename(rotated)  # what logrotate does
+    gw.proc.send_signal(signal.SIGUSR1)
+    time.sleep(0.5)
+    gw.write_config(_config(origin, route("r", "/r", respond={"status": 204})))
+    assert _reload_via_admin(gw)["ok"]  # the master logs the reload, every worker logs its generation
+    text = _wait(lambda: log_file.exists() and (lambda t: "generation 2 live" in t and t)(log_file.read_text()))
+    worker_pids = _worker_pids(_status(gw)).values()
+    assert all(f"[{pid}]" in text for pid in worker_pids), text  # each worker writes to the new file
+    assert f"[{gw.pid}]" in text
+    assert "generation 2" not in rotated.read_text()
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_cpu_affinity_pins_each_worker(gateway, origin):
+    gw = gateway(_config(origin), workers=2, args=("--cpu-affinity",))
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = {index: os.sched_getaffinity(pid) for index, pid in _worker_pids(_status(gw)).items()}
+    assert pinned == {0: {cpus[0]}, 1: {cpus[1]}}
+    assert os.sched_getaffinity(gw.pid) == set(cpus)  # the master stays unpinned
+
+
+def test_idle_keepalive_connection_survives_reloads(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    idle = [RawConnection("127.0.0.1", gw.port, timeout=5) for _ in range(6)]  # lands on both workers
+    for conn in idle:
+        assert conn.request("GET", "/bytes/5").status == 200
+    for generation in (2, 3):
+        gw.write_config(_config(origin, route(f"g{generation}", f"/g{generation}", respond={"status": 201})))
+        assert _reload_via_admin(gw)["ok"]
+    for conn in idle:  # same connections, now on the new generation
+        assert not conn.is_closed(0.05)
+        assert conn.request("GET", "/g3").status == 201
+        conn.close()
