@@ -28,7 +28,6 @@ import http.client
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -142,15 +141,7 @@ def cpu_busy_pct(before, after):
     return out
 
 
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            soft = hard
-        except (ValueError, OSError):
-            pass
-    return soft
+from idleconns import raise_nofile  # noqa: E402  (same folder: one copy of the rlimit dance)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1086,7 +1077,8 @@ def main(argv=None):
     return 1 if failures else 0
 
 
-if __name__ == "__main__":
+def run_cli(main):
+    """Run a bench entry point: exit with its code; stop every started process on any way out."""
     try:
         sys.exit(main())
     except BenchError as e:
@@ -1097,3 +1089,7 @@ if __name__ == "__main__":
         Group.stop_all()
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    run_cli(main)

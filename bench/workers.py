@@ -724,13 +724,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchError as e:
-        Group.stop_all()
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        Group.stop_all()
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    rb.run_cli(main)

@@ -2,7 +2,6 @@
 zero-downtime reload under load, drain, worker scaling, shared-memory metrics, admin API, CLI."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal

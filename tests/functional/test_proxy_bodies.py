@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.support.origins import HttpOrigin, iter_pattern, sha256_of_pattern
-from tests.support.rawclient import IncompleteResponse, build_request, chunked_body
+from tests.support.rawclient import build_request, chunked_body
 
 from .conftest import route, service
 from .helpers import RssSampler, assert_error_answer, connect, get, stream_body

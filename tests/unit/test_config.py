@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from litemesh.config import (EXAMPLE_CONFIG_PATH, ConfigError, ConfigIssue, GatewayConfig, LimitsSpec,
-                             ListenerSpec, RespondSpec, RouteSpec, ServerSpec, ServerTimeouts, ServiceSpec,
+                             ListenerSpec, RespondSpec, RouteSpec, ServerSpec, ServerTimeouts,
                              TargetSpec, json_schema, load_config, load_config_text, parse_address,
                              parse_duration, parse_size)
 
