@@ -25,6 +25,50 @@ def connection_tokens(value: bytes) -> list[bytes]:
     return [token.strip().lower() for token in value.split(b",") if token.strip()]
 
 
+#: what FieldKinds.seen holds for a name it has not learnt yet
+UNSEEN = object()
+
+
+class FieldKinds:
+    """Header name -> kind from a lowercase ``table``, memoizing raw spellings (bounded).
+
+    Peers repeat the same few spellings ("Content-Type"), so the hot path is one dict lookup
+    (``seen.get(name, UNSEEN)``) instead of ``name.lower()`` and a lookup; ``learn`` fills it.
+    Names not in the table map to None.
+    """
+
+    __slots__ = ("table", "seen", "limit")
+
+    def __init__(self, table: dict[bytes, int], limit: int = 4096) -> None:
+        self.table = table
+        self.seen: dict[bytes, int | None] = {}
+        self.limit = limit
+
+    def learn(self, name: bytes) -> int | None:
+        kind = self.table.get(name.lower())
+        if len(self.seen) < self.limit and len(name) <= 64:  # clients choose names: bound the memory
+            self.seen[name] = kind
+        return kind
+
+
+_CONNECTION_OPTIONS = frozenset((b"close", b"keep-alive", b"upgrade"))
+_CONNECTION_NAMED: dict[bytes, frozenset[bytes]] = {}
+
+
+def connection_named(value: bytes) -> frozenset[bytes]:
+    """Field names a Connection value makes hop-by-hop, beyond its close/keep-alive/upgrade options.
+
+    Memoized (bounded): upstreams send the same few values, and an empty answer lets the caller
+    skip re-scanning every header of the response.
+    """
+    named = _CONNECTION_NAMED.get(value)
+    if named is None:
+        named = frozenset(connection_tokens(value)) - _CONNECTION_OPTIONS
+        if len(_CONNECTION_NAMED) < 256:
+            _CONNECTION_NAMED[value] = named
+    return named
+
+
 def valid_host(value: bytes) -> bool:
     """True if ``value`` is a syntactically valid Host header (RFC 9110 §7.2, RFC 3986 authority)."""
     if _HOST_RE.fullmatch(value) is None:

@@ -20,7 +20,7 @@ from typing import Protocol
 import httptools
 
 from ..errors import ClientError, GatewayError, bad_request
-from .headers import connection_tokens, routing_host, valid_request_id
+from .headers import UNSEEN, FieldKinds, connection_tokens, routing_host, valid_request_id
 
 
 class RequestHead:
@@ -87,6 +87,19 @@ _BASE_SPECIAL: dict[bytes, int] = {
 }
 
 
+_KINDS_BY_REQUEST_ID: dict[bytes, FieldKinds] = {}
+
+
+def _field_kinds(request_id_header: bytes) -> FieldKinds:
+    """One shared classifier per request-id header name (its memo is warm for every connection)."""
+    kinds = _KINDS_BY_REQUEST_ID.get(request_id_header)
+    if kinds is None:
+        table = dict(_BASE_SPECIAL)
+        table[request_id_header] = _REQUEST_ID
+        kinds = _KINDS_BY_REQUEST_ID[request_id_header] = FieldKinds(table)
+    return kinds
+
+
 def _too_large(message: str) -> ClientError:
     return ClientError(431, "headers_too_large", message)
 
@@ -105,8 +118,7 @@ class RequestReader:
         self._handler = handler
         self._parser = httptools.HttpRequestParser(self)
         self._limits = limits or ReaderLimits()
-        self._special = dict(_BASE_SPECIAL)
-        self._special[request_id_header.lower()] = _REQUEST_ID
+        self._special = _field_kinds(request_id_header.lower())
         self._head: RequestHead | None = None
         self._in_head = False
         self._url_len = 0
@@ -202,7 +214,9 @@ class RequestReader:
             raise _too_large("too many header fields")
         if self._header_bytes > self._limits.max_header_size:
             raise _too_large("header fields too large")
-        kind = self._special.get(name.lower())
+        kind = self._special.seen.get(name, UNSEEN)
+        if kind is UNSEEN:
+            kind = self._special.learn(name)
         if kind is None:
             self._head.headers.append((name, value))
         elif kind:

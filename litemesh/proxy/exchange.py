@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, UpstreamError
-from ..http.headers import connection_tokens, routing_host
+from ..http.headers import UNSEEN, FieldKinds, connection_named, routing_host
 from ..http.target import normalize_path, split_target
 from ..http.writer import CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, error_response, reason_phrase
 
@@ -45,6 +45,7 @@ _RESPONSE_SPECIAL = {
     b"upgrade": _UPGRADE, b"keep-alive": _DROP, b"proxy-connection": _DROP, b"te": _DROP, b"trailer": _DROP,
     b"proxy-authenticate": _DROP, b"proxy-authorization": _DROP,
 }
+_RESPONSE_KINDS = FieldKinds(_RESPONSE_SPECIAL)
 _NOT_FOUND = ClientError(404, "not_found", "no route matches the request")
 _METHODS: dict[bytes, str] = {}
 
@@ -255,11 +256,14 @@ class Exchange:
         self.status = status
         content_length = None
         chunked = False
-        named: list[bytes] | None = None
+        named: frozenset[bytes] | None = None
         upgrade = None
         kept: list[tuple[bytes, bytes]] = []
+        seen = _RESPONSE_KINDS.seen
         for name, value in headers:
-            kind = _RESPONSE_SPECIAL.get(name.lower())
+            kind = seen.get(name, UNSEEN)
+            if kind is UNSEEN:
+                kind = _RESPONSE_KINDS.learn(name)
             if kind is None:
                 kept.append((name, value))
             elif kind == _CONTENT_LENGTH:
@@ -267,7 +271,9 @@ class Exchange:
             elif kind == _TRANSFER_ENCODING:
                 chunked = True
             elif kind == _CONNECTION:
-                named = (named or []) + connection_tokens(value)
+                extra = connection_named(value)
+                if extra:
+                    named = named | extra if named else extra
             elif kind == _UPGRADE:
                 upgrade = value
         if named:

@@ -521,3 +521,24 @@ def test_deadline_repeated_refresh_fires_once():
         await asyncio.sleep(0.15)
         assert len(fired.times) == 1
     run_loop(scenario)
+
+
+def test_connection_named_skips_options_and_memoizes():
+    from litemesh.http.headers import connection_named
+
+    assert connection_named(b"keep-alive") == frozenset()
+    assert connection_named(b"Close, Upgrade") == frozenset()
+    assert connection_named(b"close, X-Secret ,keep-alive") == frozenset({b"x-secret"})
+    assert connection_named(b"close, X-Secret ,keep-alive") is connection_named(b"close, X-Secret ,keep-alive")
+
+
+def test_field_kinds_memo_is_case_exact_and_bounded():
+    from litemesh.http.headers import UNSEEN, FieldKinds
+
+    kinds = FieldKinds({b"content-length": 1}, limit=3)
+    assert kinds.seen.get(b"Content-Length", UNSEEN) is UNSEEN
+    assert kinds.learn(b"Content-Length") == 1 and kinds.seen[b"Content-Length"] == 1
+    assert kinds.learn(b"CONTENT-LENGTH") == 1
+    assert kinds.learn(b"X-Other") is None and kinds.seen[b"X-Other"] is None
+    assert kinds.learn(b"X-Fourth") is None and b"X-Fourth" not in kinds.seen  # full: answered, not kept
+    assert kinds.learn(b"y" * 65) is None and b"y" * 65 not in kinds.seen
