@@ -18,6 +18,7 @@ a coroutine.  Errors anywhere become one :class:`~litemesh.errors.GatewayError` 
 """
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, UpstreamError
@@ -46,6 +47,7 @@ _RESPONSE_SPECIAL = {
     b"proxy-authenticate": _DROP, b"proxy-authorization": _DROP,
 }
 _RESPONSE_KINDS = FieldKinds(_RESPONSE_SPECIAL)
+log = logging.getLogger("litemesh.upstream")
 _NOT_FOUND = ClientError(404, "not_found", "no route matches the request")
 _METHODS: dict[bytes, str] = {}
 
@@ -333,10 +335,12 @@ class Exchange:
             out.clear()
 
     def on_response_end(self) -> None:
+        # Let go of the upstream before the last write: that write may fill the client's buffer,
+        # and pause_writing must not pause a connection that is already back in the pool.
+        self.upstream = None
         if self.out_chunked:
             self.out.append(LAST_CHUNK)
         self.flush()
-        self.upstream = None
         self._finished()
 
     def on_upstream_upgraded(self, upstream: "UpstreamConnection", rest: bytes) -> None:
@@ -349,6 +353,12 @@ class Exchange:
     def on_upstream_error(self, error: GatewayError) -> None:
         if self.done:
             return
+        target = self.target
+        if isinstance(error, UpstreamError):  # like nginx's error_log: one line per upstream failure
+            log.warning("%s %s: upstream %s failed (%s: %s)%s",
+                        self.head.method.decode("latin-1") if self.head else "-",
+                        self.upstream_path.decode("latin-1", "replace"), target.address if target else "-", error.kind,
+                        error.message, " after the response began" if self.response_started else "")
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
             upstream.close()
