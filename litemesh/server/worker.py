@@ -13,7 +13,7 @@ import signal
 import socket
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from .._gc import freeze_startup_heap, thaw
+from .._gc import freeze_new_snapshot, freeze_startup_heap
 from ..config import ConfigError, GatewayConfig
 from ..proxy.pool import PoolRegistry
 from ..proxy.snapshot import compile_snapshot, compile_snapshot_sliced
@@ -94,8 +94,8 @@ class Worker:
             log.error("reload rejected, keeping the running config:\n%s", error)
             return False
         self.generation += 1
-        thaw()
         self.state.snapshot = compile_snapshot(config, self.state.pools, self.generation)
+        freeze_new_snapshot()
         self.config = config
         log.info("config generation %d live", self.generation)
         return True
@@ -106,7 +106,6 @@ class Worker:
         open; requests in flight finish on the snapshot they started with.  Listeners that the new
         config adds are opened and those it drops are closed (their connections are kept)."""
         assert self.state is not None
-        thaw()
         snapshot = await compile_snapshot_sliced(config, self.state.pools, generation, route_slots=route_slots,
                                                  target_slots=target_slots)
         wanted = {(l.host, l.port): l for l in config.listeners}
@@ -118,6 +117,7 @@ class Worker:
                 server.close()
                 self.servers.remove(server)
         self.state.snapshot = snapshot
+        freeze_new_snapshot()
         self.config = config
         self.generation = generation
 
