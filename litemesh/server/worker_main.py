@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+        # A terminal's Ctrl-C (or `timeout`) signals the whole process group and the master
+        # forwards the signal too: the second copy must not kill a worker that is exiting cleanly.
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(signum, signal.SIG_IGN)
 
 
 if __name__ == "__main__":
