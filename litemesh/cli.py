@@ -59,7 +59,7 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
     text = ""
     if config_path:
         config = _load_or_exit(config_path)
-        text = Path(config_path).read_text(encoding="utf-8")
+        text = Path(config_path).read_text(encoding="utf-8")  # for the hash in /status
     elif listen and upstream:
         try:
             config = _quick_config(listen, upstream)

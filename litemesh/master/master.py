@@ -163,17 +163,22 @@ class Master:
                 sock.close()
             self.segment.close()
 
-    def _resolve_ephemeral_ports(self, config: GatewayConfig) -> GatewayConfig:
+    def _resolve_ephemeral_ports(self, config: GatewayConfig, running: GatewayConfig | None = None) -> GatewayConfig:
         """Port 0 would give every worker its own random port; pick one here, for all of them.  The
-        bound (not listening) SO_REUSEPORT socket keeps the port ours while workers bind it."""
+        bound (not listening) SO_REUSEPORT socket keeps the port ours while workers bind it.  On a
+        reload, a port-0 listener keeps the port its namesake got before (no listener churn)."""
         if not any(listener.port == 0 for listener in config.listeners):
             return config
+        before = {(l.name, l.host): l.port for l in running.listeners} if running is not None else {}
         listeners = []
         for listener in config.listeners:
             if listener.port == 0:
-                sock = listening_socket(listener.host, 0, listen=False)
-                self._reserved.append(sock)
-                listener = msgspec.structs.replace(listener, port=sock.getsockname()[1])
+                port = before.get((listener.name, listener.host))
+                if port is None:
+                    sock = listening_socket(listener.host, 0, listen=False)
+                    self._reserved.append(sock)
+                    port = sock.getsockname()[1]
+                listener = msgspec.structs.replace(listener, port=port)
             listeners.append(listener)
         return msgspec.structs.replace(config, listeners=tuple(listeners))
 
@@ -277,14 +282,16 @@ class Master:
             if waiter is not None and not waiter.done():
                 waiter.set_result(message.error)
 
-    def _on_channel_lost(self, handle: WorkerHandle) -> None:
-        """The worker's end closed: it is exiting.  Poll until the process is gone, then reap."""
+    def _on_channel_lost(self, handle: WorkerHandle, polls: int = 0) -> None:
+        """The worker's end closed: it is exiting.  Poll briefly until the process is gone, then
+        reap (after a second, the slow poll of _poll_children takes over)."""
         proc = handle.proc
         if proc is None:
             return
         assert self._loop is not None
         if proc.poll() is None:
-            self._loop.call_later(0.01, self._on_channel_lost, handle)
+            if polls < 100:
+                self._loop.call_later(0.01, self._on_channel_lost, handle, polls + 1)
             return
         self._reap()
 
@@ -387,7 +394,7 @@ class Master:
             except (OSError, UnicodeDecodeError) as exc:
                 return self._reload_failed(f"{self.config_path}: cannot read configuration: {exc}")
             try:
-                config = self._resolve_ephemeral_ports(load_config_text(text, self.config_path))
+                config = self._resolve_ephemeral_ports(load_config_text(text, self.config_path), self.config)
             except ConfigError as error:
                 return self._reload_failed(str(error))
             started = time.monotonic()

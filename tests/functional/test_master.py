@@ -368,3 +368,19 @@ def test_idle_keepalive_connection_survives_reloads(gateway, origin):
         assert not conn.is_closed(0.05)
         assert conn.request("GET", "/g3").status == 201
         conn.close()
+
+
+def test_port_zero_listener_keeps_its_port_across_reloads(gateway, origin):
+    config = _config(origin, listeners=[{"name": "main", "address": "127.0.0.1:0"}])
+    gw = gateway(config, workers=2)
+    listeners = _status(gw)["listeners"]
+    port = int(listeners[0].rsplit(":", 1)[1])
+    assert port != 0
+    for _ in range(20):  # one port for both workers
+        assert request(port, "GET", "/bytes/3").status == 200
+    gw.write_config(_config(origin, route("new", "/new", respond={"status": 202}),
+                            listeners=[{"name": "main", "address": "127.0.0.1:0"}]))
+    assert _reload_via_admin(gw)["ok"]
+    assert _status(gw)["listeners"] == listeners
+    for _ in range(20):
+        assert request(port, "GET", "/new").status == 202
