@@ -274,6 +274,10 @@ class Master:
             handle.ready = True
             handle.generation = message.generation
             handle.ports = list(message.ports)
+            for generation, waiter in list(handle.pending_applies.items()):
+                if generation <= message.generation and not waiter.done():
+                    waiter.set_result(None)  # started on that generation (or a newer one) directly
+                    del handle.pending_applies[generation]
             log.debug("worker %d ready (pid %d, generation %d)", handle.index, message.pid, message.generation)
         elif isinstance(message, Applied):
             if message.error is None:
@@ -429,8 +433,8 @@ class Master:
         message = self._apply_message()
         waiters = []
         for handle in self.handles.values():
-            if handle.proc is None or handle.channel is None:
-                continue  # (re)starting workers get the current config when they connect
+            if handle.proc is None or handle.channel is None or handle.channel.transport is None:
+                continue  # a worker still connecting gets the current config as its first message
             waiter: asyncio.Future[str | None] = self._loop.create_future()
             handle.pending_applies[message.generation] = waiter
             handle.channel.send(message)

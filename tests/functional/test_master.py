@@ -384,3 +384,18 @@ def test_port_zero_listener_keeps_its_port_across_reloads(gateway, origin):
     assert _status(gw)["listeners"] == listeners
     for _ in range(20):
         assert request(port, "GET", "/new").status == 202
+
+
+def test_reload_while_a_worker_restarts(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    victim = _worker_pids(_status(gw))[1]
+    os.kill(victim, signal.SIGKILL)
+    gw.write_config(_config(origin, route("late", "/late", respond={"status": 202})))
+    started = time.monotonic()
+    result = _reload_via_admin(gw)
+    assert result["ok"], result
+    assert time.monotonic() - started < 10  # no wait for an answer that a restarting worker never sends
+    status = _wait(lambda: (lambda s: s["ready"] and _worker_pids(s).get(1) not in (None, victim) and s)(_status(gw)))
+    assert all(w["generation"] == 2 for w in status["workers"]), status["workers"]
+    for _ in range(20):
+        assert _get_fresh(gw, "/late").status == 202
