@@ -97,6 +97,7 @@ class Master:
         self.admin_port = 0
         self._reserved: list[socket.socket] = []  # port-0 listeners, resolved once for all workers
         self._stop: asyncio.Future[str] | None = None
+        self._reaper: asyncio.Task[None] | None = None
         self._reload_lock: asyncio.Lock | None = None
         self._cpus = affinity_cpus()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -153,7 +154,7 @@ class Master:
             await self._shutdown(how)
             return 0
         finally:
-            if getattr(self, "_reaper", None) is not None:
+            if self._reaper is not None:
                 self._reaper.cancel()
             if self.pid_file:
                 remove_pid_file(self.pid_file)
