@@ -24,7 +24,10 @@ def _quick_config(listen: str, upstream: str) -> GatewayConfig:
     """A one-route config: every request on ``listen`` goes to ``upstream`` (benchmarks, smoke tests)."""
     text = (f"listeners: [{{name: main, address: '{listen}'}}]\n"
             f"services: [{{name: upstream, targets: ['{upstream}']}}]\n"
-            "routes: [{name: all, paths: ['/'], service: upstream}]\n")
+            "routes: [{name: all, paths: ['/'], service: upstream}]\n"
+            # several quick gateways may run side by side (benchmarks): the admin API takes any free
+            # port, printed in the start-up banner
+            "admin: {address: '127.0.0.1:0'}\n")
     return load_config_text(text, "<command line>")
 
 
