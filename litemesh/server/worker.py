@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from .._gc import freeze_new_snapshot, freeze_startup_heap
 from ..config import ConfigError, GatewayConfig
+from ..logs import reopen_log_files
 from ..proxy.pool import PoolRegistry
 from ..proxy.snapshot import compile_snapshot, compile_snapshot_sliced
 from .listener import listening_socket
@@ -75,10 +76,13 @@ class Worker:
         self._servers_by_address.setdefault(address, []).append(server)
 
     def install_signals(self) -> None:
+        """SIGTERM/SIGQUIT drain, SIGINT stops, SIGUSR1 reopens log files, SIGHUP reloads (a no-op
+        under a master, which validates and pushes configs itself)."""
         loop = asyncio.get_running_loop()
         for sig, action in ((signal.SIGTERM, "drain"), (signal.SIGQUIT, "drain"), (signal.SIGINT, "stop")):
             loop.add_signal_handler(sig, self.request_stop, action)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGUSR1, reopen_log_files)
 
     def request_stop(self, how: str = "drain") -> None:
         if self._stop is not None and not self._stop.done():

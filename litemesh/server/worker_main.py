@@ -20,7 +20,7 @@ import socket
 import struct
 import sys
 
-from ..logs import reopen_log_files, setup_logging
+from ..logs import setup_logging
 from ..master.control import ApplyConfig, Applied, ControlProtocol, Message, Ready, decode
 from .worker import Worker
 
@@ -66,10 +66,7 @@ class WorkerProcess:
             raise SystemExit(3) from None
         _, self.channel = await loop.create_unix_connection(
             lambda: ControlProtocol(self._on_message, self._on_master_lost), sock=self.control_sock)
-        for sig, how in ((signal.SIGTERM, "drain"), (signal.SIGQUIT, "drain"), (signal.SIGINT, "stop")):
-            loop.add_signal_handler(sig, worker.request_stop, how)
-        loop.add_signal_handler(signal.SIGUSR1, reopen_log_files)
-        loop.add_signal_handler(signal.SIGHUP, lambda: None)
+        worker.install_signals()  # this worker has no reload source: SIGHUP does nothing here
         self.channel.send(Ready(os.getpid(), first.generation, worker.ports))
         await worker.serve()
 
