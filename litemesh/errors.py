@@ -19,13 +19,15 @@ class Source(enum.Enum):
 class GatewayError(Exception):
     """An error with enough context to answer the client and to decide on a retry."""
 
-    def __init__(self, status: int, kind: str, message: str, *, source: Source, retryable: bool = False) -> None:
+    def __init__(self, status: int, kind: str, message: str, *, source: Source, retryable: bool = False,
+                 headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.message = message
         self.source = source
         self.retryable = retryable
+        self.headers = headers  # extra response fields the status requires (Allow for 405, ...)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.status}, {self.kind!r}, {self.message!r})"
@@ -34,8 +36,9 @@ class GatewayError(Exception):
 class ClientError(GatewayError):
     """The request is malformed or over a limit: answer and close the connection."""
 
-    def __init__(self, status: int, kind: str, message: str) -> None:
-        super().__init__(status, kind, message, source=Source.DOWNSTREAM)
+    def __init__(self, status: int, kind: str, message: str, *,
+                 headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        super().__init__(status, kind, message, source=Source.DOWNSTREAM, headers=headers)
 
 
 class UpstreamError(GatewayError):

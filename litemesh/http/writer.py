@@ -10,6 +10,12 @@ import orjson
 from ..errors import GatewayError
 
 _REASONS: dict[int, bytes] = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+# RFC 9110 §15 renamed some phrases that older http.HTTPStatus tables (Python < 3.13) still spell
+# the RFC 7231 way; clients see the current names whatever the interpreter.
+_REASONS.update({
+    413: b"Content Too Large", 414: b"URI Too Long", 416: b"Range Not Satisfiable",
+    421: b"Misdirected Request", 422: b"Unprocessable Content",
+})
 #: "HTTP/1.1 200 OK\r\n" for every code from 100 to 599, built once.
 STATUS_LINES: dict[int, bytes] = {
     code: b"HTTP/1.1 %d %s\r\n" % (code, _REASONS.get(code, b"Unknown")) for code in range(100, 600)
@@ -89,7 +95,7 @@ def error_response(
     """The one mapping from a :class:`GatewayError` to bytes: a JSON body with error, status, request_id."""
     return local_response(
         error.status,
-        _JSON,
+        _JSON + error.headers if error.headers else _JSON,
         error_body(error.status, error.message, request_id),
         keep_alive=keep_alive,
         head_only=head_only,
