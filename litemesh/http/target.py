@@ -2,11 +2,22 @@
 
 Routing on the raw target would let ``/%61dmin`` or ``/public/../admin`` slip past a rule for
 ``/admin``.  So the path is normalized once (RFC 3986 §6.2.2: percent-decoding of unreserved
-characters, upper-case hex, removal of dot-segments) and the *normalized* path is both routed and
-forwarded, so the upstream sees exactly what the router judged.  ``%2F`` stays encoded: decoding it
-would change the segment structure.  A path that climbs above the root is refused with 400.
+characters — encoded dots included —, upper-case hex, removal of dot-segments; and, as nginx's
+``merge_slashes``, runs of ``/`` merged into one) and the *normalized* path is both routed and
+forwarded, so the upstream sees exactly what the router judged.  A path that climbs above the root
+is refused with 400.
+
+Some spellings keep a meaning that backends disagree on, so the gateway cannot pick one reading
+and forward it: ``%2F`` and ``%5C`` (decoding them would change the segment structure for the
+backends that do not), the backslash (a separator to Windows servers) and ``;`` path parameters (dropped
+per segment by Java servlet containers: ``/admin;x``, ``/a/..;/admin``).  Those are forwarded as
+sent only when :func:`lenient_reading` — the path as the most permissive backend would read it —
+matches the same route; the exchange answers 400 otherwise, so no spelling reaches a backend under
+a route the backend's own reading would not have matched.
 """
 from __future__ import annotations
+
+import re
 
 from ..errors import bad_request
 
@@ -49,13 +60,38 @@ def _first_of(data: bytes, chars: bytes) -> int:
     return len(data)
 
 
-def normalize_path(path: bytes) -> bytes:
+# anything normalize_path may have to change: one C-level scan decides the common, clean case
+_NEEDS_WORK = re.compile(rb"%|/[/.]")
+# what lenient_reading reads differently from the router (hex is upper-case once normalized)
+_AMBIGUOUS = re.compile(rb"%2F|%5C|[\\;]")
+_MULTIPLE_SLASHES = re.compile(rb"//+")
+
+
+def normalize_path(path: bytes, merge_slashes: bool = True) -> bytes:
     """The normalized form of an origin-form path (raises ClientError 400 when it is invalid)."""
+    if _NEEDS_WORK.search(path) is None:
+        return path
     if b"%" in path:
         path = _normalize_percent(path)
+    if merge_slashes and b"//" in path:
+        path = _MULTIPLE_SLASHES.sub(b"/", path)
     if b"/." in path:
         path = _remove_dot_segments(path)
     return path
+
+
+def lenient_reading(path: bytes) -> bytes | None:
+    """A normalized path as the most lenient backend reads it, or None when every backend reads
+    it as the router does.  Raises ClientError 400 when that reading climbs above the root."""
+    if _AMBIGUOUS.search(path) is None:
+        return None
+    lenient = path.replace(b"%2F", b"/").replace(b"%5C", b"/").replace(b"\\", b"/")
+    if b";" in lenient:  # servlet containers drop ;parameters from every segment
+        lenient = b"/".join(segment.split(b";", 1)[0] for segment in lenient.split(b"/"))
+    lenient = _MULTIPLE_SLASHES.sub(b"/", lenient)
+    if b"/." in lenient:
+        lenient = _remove_dot_segments(lenient)
+    return lenient
 
 
 def _normalize_percent(path: bytes) -> bytes:

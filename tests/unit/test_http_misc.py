@@ -14,7 +14,7 @@ from litemesh.http import writer
 from litemesh.http.headers import (
     HOP_BY_HOP, RequestIdFactory, connection_tokens, host_without_port, valid_host, valid_request_id,
 )
-from litemesh.http.target import normalize_path, split_target
+from litemesh.http.target import lenient_reading, normalize_path, split_target
 from litemesh.proxy.router import pattern_segments
 from litemesh.proxy.service import RoundRobin, Target, smooth_weighted_order
 from litemesh.server.deadline import Deadline
@@ -65,7 +65,7 @@ def test_split_target_bad_forms(target):
     (b"/a/b/../../c", b"/c"),
     (b"/./a", b"/a"),
     (b"/a/.b/..c/...", b"/a/.b/..c/..."),  # dots inside names are not dot-segments
-    (b"/a//b", b"/a//b"),
+    (b"/a//b", b"/a/b"),
     # trailing dot segments keep a trailing slash; a trailing slash is kept as is
     (b"/a/b/..", b"/a/"),
     (b"/a/.", b"/a/"),
@@ -111,6 +111,40 @@ def test_normalize_path_nul(path):
 @pytest.mark.parametrize("path", [b"/..", b"/../a", b"/a/../..", b"/a/../../b", b"/%2e%2e/admin", b"/./../x"])
 def test_normalize_path_escaping_root(path):
     assert_400(normalize_path, path)
+
+
+@pytest.mark.parametrize("path,expected", [
+    (b"//a///b//", b"/a/b/"), (b"/a/.//../b", b"/b"), (b"//%2e%2e//x", None),
+])
+def test_normalize_path_merges_slashes_before_dot_segments(path, expected):
+    if expected is None:
+        assert_400(normalize_path, path)
+    else:
+        assert normalize_path(path) == expected
+
+
+def test_merge_slashes_can_be_turned_off():
+    assert normalize_path(b"/a//b", merge_slashes=False) == b"/a//b"
+    assert normalize_path(b"/a//b/../c", merge_slashes=False) == b"/a//c"
+
+
+@pytest.mark.parametrize("path,expected", [
+    (b"/a/b", None), (b"/a%20b", None), (b"/a/b?x", None),  # nothing a backend could read differently
+    (b"/x/..%2Fadmin", b"/admin"),  # an encoded slash a backend decodes
+    (b"/x/..%5Cadmin", b"/admin"),  # an encoded backslash
+    (b"/x/..\\admin", b"/admin"),  # a raw backslash (Windows separators)
+    (b"/admin;jsessionid=1", b"/admin"),  # servlet path parameters
+    (b"/x/..;/admin", b"/admin"),  # Tomcat's "..;" traversal
+    (b"/api/projects/group%2Fname", b"/api/projects/group/name"),
+    (b"/a;x/b;y/c", b"/a/b/c"),
+])
+def test_lenient_reading(path, expected):
+    assert lenient_reading(path) == expected
+
+
+@pytest.mark.parametrize("path", [b"/..%2F..%2Fetc", b"/a/..;/..;/b"])
+def test_lenient_reading_above_the_root_is_400(path):
+    assert_400(lenient_reading, path)
 
 
 # -- header helpers -------------------------------------------------------------------------------
