@@ -44,10 +44,18 @@ def _wants_raw_string(annotation: Any) -> bool:
     return annotation is str
 
 
+def _is_string_list(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return typing.get_origin(annotation) is tuple and typing.get_args(annotation)[:1] == (str,)
+
+
 def _parse_scalar(text: str, annotation: Any) -> Any:
     # Non-string fields get YAML scalar rules, so "4", "true", "auto" mean what they would in the file.
     if _wants_raw_string(annotation):
         return text
+    if _is_string_list(annotation):  # "10.0.0.0/8, 127.0.0.1": a comma-separated list ("" = empty)
+        return [item.strip() for item in text.split(",") if item.strip()]
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:

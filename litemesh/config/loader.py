@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import ipaddress
 import keyword
 import os
 import re
@@ -512,6 +513,9 @@ class _Semantics:
             self.rewrite(base, route.rewrite, params)
         if route.respond is not None:
             self.respond(base + ("respond",), route.respond)
+        for j, protocol in enumerate(route.upgrades):
+            if not _TOKEN.fullmatch(protocol):
+                self.issues.add(base + ("upgrades", j), f"invalid protocol name {protocol!r}")
         return msgspec.structs.replace(route, hosts=hosts, methods=methods)
 
     def target(self, base: PathT, route: RouteSpec, services: set[str]) -> None:
@@ -589,6 +593,12 @@ class _Semantics:
                 self.issues.add(path + ("content_type",), "conflicts with the Content-Type header")
 
     def server(self, spec: ServerSpec) -> None:
+        for j, network in enumerate(spec.trust_forwarded):
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                self.issues.add(("server", "trust_forwarded", j),
+                                f"{network!r} is not an IP network (CIDR such as '10.0.0.0/8') or address")
         if spec.via and not _TOKEN.fullmatch(spec.via):
             self.issues.add(("server", "via"), "must be a token (no spaces)")
         if spec.request_id_header and not _TOKEN.fullmatch(spec.request_id_header):
@@ -615,8 +625,20 @@ def _section(data: dict, key: str, tp: type, issues: _Issues) -> Any:
     return _convert(data[key], tp, (key,), issues) if key in data else tp()
 
 
+def _legacy_trust_forwarded(data: dict, issues: _Issues) -> None:
+    """``trust_forwarded`` was a bool before it listed networks: ``false`` still means none."""
+    server = data.get("server")
+    if isinstance(server, dict) and isinstance(server.get("trust_forwarded"), bool):
+        if server["trust_forwarded"]:
+            issues.add(("server", "trust_forwarded"), "must list the networks of the proxies to trust, "
+                       "e.g. ['10.0.0.0/8', '127.0.0.1'] (trusting every client would let any of them "
+                       "choose its address)")
+        data["server"] = {key: value for key, value in server.items() if key != "trust_forwarded"}
+
+
 def _build(data: dict, issues: _Issues) -> GatewayConfig | None:
     checks = _Semantics(issues)
+    _legacy_trust_forwarded(data, issues)
     limits = _section(data, "limits", LimitsSpec, issues)
     timeouts = _section(data, "timeouts", ServerTimeouts, issues)
     server = _section(data, "server", ServerSpec, issues)

@@ -78,8 +78,15 @@ class ServerSpec(_Spec, kw_only=True):
     workers: Annotated[int, Meta(ge=1)] | Literal["auto"] = 1
     via: Annotated[str, Meta(description="Pseudonym added to Via; '' disables the Via header.")] = "litemesh"
     request_id_header: Annotated[str, Meta(description="Request-ID header name; '' disables it.")] = "X-Request-ID"
-    trust_forwarded: Annotated[bool, Meta(
-        description="Append to an incoming X-Forwarded-For instead of replacing it.")] = False
+    trust_forwarded: Annotated[tuple[str, ...], Meta(
+        description="Networks (CIDRs or addresses) of proxies in front of the gateway whose X-Forwarded-*, "
+                    "Forwarded and X-Real-IP are believed; [] = none.")] = ()
+    emit_forwarded: Annotated[bool, Meta(
+        description="Also send an RFC 7239 Forwarded header upstream.")] = False
+    merge_slashes: Annotated[bool, Meta(
+        description="Merge runs of '/' in request paths before routing and forwarding.")] = True
+    allow_trace: Annotated[bool, Meta(
+        description="Forward TRACE requests instead of answering 405.")] = False
     server_header: Annotated[str, Meta(description="Server header on gateway responses; '' = none.")] = ""
     cpu_affinity: Annotated[bool, Meta(description="Pin worker i to the i-th usable CPU.")] = False
     pid_file: Annotated[str, Meta(
@@ -157,6 +164,8 @@ class RouteSpec(_Spec, kw_only=True):
     strip_prefix: bool = False
     rewrite: str | None = None
     preserve_host: bool = False
+    upgrades: Annotated[tuple[str, ...], Meta(
+        description="Protocols a client may switch to through this route (Upgrade); [] = none.")] = ("websocket",)
 
 
 _DEFAULT_LISTENER = ListenerSpec(address="127.0.0.1:8080", host="127.0.0.1", port=8080)

@@ -51,6 +51,11 @@ class FieldKinds:
         return kind
 
 
+def upgrade_protocols(value: bytes) -> list[bytes]:
+    """Lowercase protocol names of an Upgrade value (``b"WebSocket, h2c/1"`` → ``[b"websocket", b"h2c"]``)."""
+    return [token.split(b"/", 1)[0].strip().lower() for token in value.split(b",") if token.strip()]
+
+
 _CONNECTION_OPTIONS = frozenset((b"close", b"keep-alive", b"upgrade"))
 _CONNECTION_NAMED: dict[bytes, frozenset[bytes]] = {}
 

@@ -3,7 +3,9 @@
 Phases (DESIGN §2), run by :meth:`Exchange.start` when the request reaches the head of its
 connection's line:
 
-1. route            — normalize the path, match host + method + path in the route trie (404 if none);
+1. route            — normalize the path, match host + method + path in the route trie (404 if none;
+                      400 if a lenient backend would read the path as another route's); keep
+                      only the protocol switches the route allows;
 2. request filters  — the route's chain in order; any may answer with a local reply;
 3. upstream peer    — the service's balancer picks a target; a pooled connection or a new one;
 4. forward          — the rewritten head and the body stream to the upstream with back-pressure;
@@ -22,9 +24,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, UpstreamError
-from ..http.headers import UNSEEN, FieldKinds, connection_named, routing_host
-from ..http.target import normalize_path, split_target
-from ..http.writer import CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, error_response, reason_phrase
+from ..http.forwarded import forwarded_element
+from ..http.headers import UNSEEN, FieldKinds, connection_named, routing_host, upgrade_protocols
+from ..http.request import ALLOW
+from ..http.target import lenient_reading, normalize_path, split_target
+from ..http.writer import (CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, date_header, error_response,
+                           reason_phrase)
 
 if TYPE_CHECKING:
     from ..http.request import RequestHead
@@ -40,15 +45,17 @@ BODY_BUFFER_HIGH = 256 * 1024
 #: (keeps the connection); a larger one closes the connection instead
 DISCARD_LIMIT = 1 << 20
 
-_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _UPGRADE, _DROP = 1, 2, 3, 4, 5
+_CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _UPGRADE, _DROP, _DATE = 1, 2, 3, 4, 5, 6
 _RESPONSE_SPECIAL = {
     b"content-length": _CONTENT_LENGTH, b"transfer-encoding": _TRANSFER_ENCODING, b"connection": _CONNECTION,
     b"upgrade": _UPGRADE, b"keep-alive": _DROP, b"proxy-connection": _DROP, b"te": _DROP, b"trailer": _DROP,
-    b"proxy-authenticate": _DROP, b"proxy-authorization": _DROP,
+    b"proxy-authenticate": _DROP, b"proxy-authorization": _DROP, b"date": _DATE,
 }
 _RESPONSE_KINDS = FieldKinds(_RESPONSE_SPECIAL)
 log = logging.getLogger("litemesh.upstream")
 _NOT_FOUND = ClientError(404, "not_found", "no route matches the request")
+_AMBIGUOUS_PATH = ClientError(400, "bad_request", "ambiguous path: a backend may read it as another route")
+_TRACE_REFUSED = ClientError(405, "method_not_allowed", "TRACE is not allowed", headers=ALLOW)
 _METHODS: dict[bytes, str] = {}
 
 
@@ -103,6 +110,10 @@ class Exchange:
         if self.local_error is not None:
             self.respond_error(self.local_error)
             return
+        head = self.head
+        if head.method == b"TRACE" and not self.snapshot.allow_trace:
+            self.respond_error(_TRACE_REFUSED)  # it would echo cookies and credentials back (XST)
+            return
         try:
             found = self._route()
         except ClientError as error:
@@ -113,6 +124,8 @@ class Exchange:
             return
         entry = self.entry = found[0]
         self.params = found[1]
+        if head.upgrade is not None:
+            self._keep_allowed_upgrades(entry.route.upgrades)
         for request_filter in entry.request_filters:
             reply = request_filter.on_request(self)
             if reply is not None:
@@ -135,11 +148,27 @@ class Exchange:
                 raise ClientError(400, "bad_request", "invalid authority in request target")
         else:
             host = head.route_host
-        self.upstream_path = path = normalize_path(path)
+        self.upstream_path = path = normalize_path(path, self.snapshot.merge_slashes)
         method = _METHODS.get(head.method)
         if method is None:
             method = _METHODS.setdefault(head.method, head.method.decode("ascii"))
-        return self.snapshot.router.match(host, method, path.decode("latin-1"))
+        router = self.snapshot.router
+        found = router.match(host, method, path.decode("latin-1"))
+        lenient = lenient_reading(path)
+        if lenient is not None:
+            other = router.match(host, method, lenient.decode("latin-1"))
+            if (other[0] if other else None) is not (found[0] if found else None):
+                raise _AMBIGUOUS_PATH
+        return found
+
+    def _keep_allowed_upgrades(self, allowed: frozenset[bytes]) -> None:
+        """Forward only the protocol switches the route allows; the others are dropped and the
+        request goes as plain HTTP/1.1.  Either way the client's parser has switched: no keep-alive."""
+        head = self.head
+        self.keep_alive = False
+        offered = [token.strip() for token in head.upgrade.split(b",")
+                   if token.strip() and upgrade_protocols(token)[0] in allowed]
+        head.upgrade = b", ".join(offered) if offered else None
 
     def _forward(self, route: "Route") -> None:
         service = route.service
@@ -201,15 +230,26 @@ class Exchange:
         for name, value in head.headers:
             parts += (name, b": ", value, b"\r\n")
         client_ip = self.conn.client_ip
-        if snapshot.trust_forwarded:
+        trusted = snapshot.trusted_proxies
+        if trusted is not None and client_ip in trusted:  # a proxy we trust: believe what it forwards
             forwarded_for = head.forwarded_for + b", " + client_ip if head.forwarded_for else client_ip
             proto = head.forwarded_proto or self.conn.scheme
             forwarded_host = head.forwarded_host or client_host
-        else:
+            real_ip = trusted.client_address(forwarded_for) if head.forwarded_for else client_ip
+            forwarded = head.forwarded
+        else:  # anything the client claimed about itself is replaced by what we saw
             forwarded_for, proto, forwarded_host = client_ip, self.conn.scheme, client_host
-        parts += (b"X-Forwarded-For: ", forwarded_for, b"\r\nX-Forwarded-Proto: ", proto, b"\r\n")
+            real_ip = client_ip
+            forwarded = None
+        parts += (b"X-Forwarded-For: ", forwarded_for, b"\r\nX-Forwarded-Proto: ", proto, b"\r\nX-Real-IP: ",
+                  real_ip, b"\r\n")
         if forwarded_host:
             parts += (b"X-Forwarded-Host: ", forwarded_host, b"\r\n")
+        if snapshot.emit_forwarded:
+            element = forwarded_element(client_ip, self.conn.scheme, client_host)
+            parts += (b"Forwarded: ", forwarded + b", " + element if forwarded else element, b"\r\n")
+        elif forwarded:
+            parts += (b"Forwarded: ", forwarded, b"\r\n")
         if snapshot.via:
             parts += (b"Via: ", head.via + b", " + snapshot.via if head.via else snapshot.via, b"\r\n")
         elif head.via:
@@ -254,10 +294,13 @@ class Exchange:
 
     # -- response (from the upstream connection) ----------------------------------------------
     def on_response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], upstream_keep: bool) -> None:
+        if status == 101:
+            self._check_switch(headers)
         self.response_started = True
         self.status = status
         content_length = None
         chunked = False
+        dated = False
         named: frozenset[bytes] | None = None
         upgrade = None
         kept: list[tuple[bytes, bytes]] = []
@@ -268,6 +311,9 @@ class Exchange:
                 kind = _RESPONSE_KINDS.learn(name)
             if kind is None:
                 kept.append((name, value))
+            elif kind == _DATE:
+                kept.append((name, value))
+                dated = True
             elif kind == _CONTENT_LENGTH:
                 content_length = value
             elif kind == _TRANSFER_ENCODING:
@@ -286,7 +332,7 @@ class Exchange:
         line = STATUS_LINES.get(status)
         if line is None or (reason and reason != reason_phrase(status)):
             line = b"HTTP/1.1 %d %s\r\n" % (status, reason or reason_phrase(status))
-        parts = [line]
+        parts = [line] if dated else [line, date_header()]  # RFC 9110 §6.6.1: a response has a Date
         for name, value in kept:
             parts += (name, b": ", value, b"\r\n")
         snapshot = self.snapshot
@@ -296,7 +342,7 @@ class Exchange:
             parts += (snapshot.request_id_header, b": ", self.request_id, b"\r\n")
         head = self.head
         if status == 101:
-            parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade or head.upgrade or b"", b"\r\n\r\n")
+            parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade, b"\r\n\r\n")
             self.out.append(b"".join(parts))
             return
         if self.head_only or status in (204, 304):
@@ -311,14 +357,23 @@ class Exchange:
                 parts.append(b"Transfer-Encoding: chunked\r\n")
             else:
                 self.keep_alive = False  # HTTP/1.0 client: the close delimits the body
-        if head.upgrade is not None or self.conn.closing:
-            self.keep_alive = False  # the client's parser switched protocols: no further requests
+        if self.conn.closing:
+            self.keep_alive = False
         if not self.keep_alive:
             parts.append(b"Connection: close\r\n")
         elif head.version == b"1.0":
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
         self.out.append(b"".join(parts))
+
+    def _check_switch(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """A 101 is tunnelled only to a protocol the client asked for and the route allows."""
+        asked = self.head.upgrade
+        switched = [value for name, value in headers if name.lower() == b"upgrade"]
+        if asked is None or len(switched) != 1 or not upgrade_protocols(switched[0]) \
+                or not set(upgrade_protocols(switched[0])) <= set(upgrade_protocols(asked)):
+            raise UpstreamError(502, "upstream_bad_upgrade",
+                                "upstream switched protocols without a matching request")
 
     def on_response_body(self, data: bytes) -> None:
         if self.out_chunked:
@@ -409,7 +464,7 @@ class Exchange:
         head = self.head
         if self.request_done or head is None or not head.has_body:
             if head is not None and head.upgrade is not None:
-                self.keep_alive = False
+                self.keep_alive = False  # the client's parser switched protocols: no further requests
             return
         if head.expect_continue and not self.continue_sent:
             self.keep_alive = False  # the client may or may not send the body now: framing is unknown

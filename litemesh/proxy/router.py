@@ -34,11 +34,13 @@ class LocalReply:
 class Route:
     """What to do with a matched request: forward to ``service`` or answer with ``reply``."""
 
-    __slots__ = ("name", "service", "reply", "preserve_host", "request_filters", "response_filters", "metric_slot")
+    __slots__ = ("name", "service", "reply", "preserve_host", "request_filters", "response_filters", "metric_slot",
+                 "upgrades")
 
     def __init__(self, name: str, service: "Service | None", reply: LocalReply | None, preserve_host: bool,
-                 filters: tuple[Filter, ...] = ()) -> None:
+                 filters: tuple[Filter, ...] = (), upgrades: frozenset[bytes] = frozenset((b"websocket",))) -> None:
         self.name = name
+        self.upgrades = upgrades  # lowercase protocol names a client may switch to here
         self.metric_slot = 0  # this route's counters in shared memory (0: the "no route" slot)
         self.service = service
         self.reply = reply

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 
 from .._gc import gc_paused
 from ..filters.transform import PathRewrite
+from ..http.forwarded import TrustedProxies
 from ..http.request import ReaderLimits
 from .filter import Filter
 from .router import LocalReply, Route, RouteEntry, Router, pattern_segments
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 class Snapshot:
     __slots__ = ("generation", "config", "router", "services", "reader_limits", "timeouts", "request_id_header",
-                 "via", "trust_forwarded")
+                 "via", "trusted_proxies", "emit_forwarded", "merge_slashes", "allow_trace")
 
     def __init__(self, generation: int, config: "GatewayConfig", router: Router, services: dict[str, Service]) -> None:
         self.generation = generation
@@ -38,7 +39,10 @@ class Snapshot:
         server = config.server
         self.request_id_header = server.request_id_header.encode("ascii")
         self.via = b"1.1 " + server.via.encode("ascii") if server.via else b""
-        self.trust_forwarded = server.trust_forwarded
+        self.trusted_proxies = TrustedProxies(server.trust_forwarded) if server.trust_forwarded else None
+        self.emit_forwarded = server.emit_forwarded
+        self.merge_slashes = server.merge_slashes
+        self.allow_trace = server.allow_trace
 
 
 #: routes compiled between two yields to the event loop while a worker applies a reload
@@ -87,7 +91,8 @@ class _compile:
         router = Router()
         for index, spec in enumerate(config.routes, 1):
             route = Route(spec.name, services.get(spec.service) if spec.service else None,
-                          _reply(spec.respond) if spec.respond is not None else None, spec.preserve_host)
+                          _reply(spec.respond) if spec.respond is not None else None, spec.preserve_host,
+                          upgrades=frozenset(name.lower().encode("ascii") for name in spec.upgrades))
             route.metric_slot = route_slots.get(spec.name, 0)
             for pattern in spec.paths:
                 router.add(RouteEntry(route, pattern, _path_filters(spec, pattern)), spec.hosts, spec.methods,

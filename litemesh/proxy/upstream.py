@@ -101,8 +101,10 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserUpgrade as upgrade:
             self._switch_protocols(data[upgrade.args[0]:])
             return
-        except httptools.HttpParserError:  # includes errors raised inside our callbacks
-            self._fail(UpstreamError(502, "upstream_bad_response", _BAD_RESPONSE))
+        except httptools.HttpParserError as exc:  # includes errors raised inside our callbacks
+            cause = exc.__context__
+            self._fail(cause if isinstance(cause, UpstreamError)
+                       else UpstreamError(502, "upstream_bad_response", _BAD_RESPONSE))
             return
         if self._complete:
             self._finish()
@@ -210,11 +212,17 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _switch_protocols(self, rest: bytes) -> None:
         exchange = self.exchange
+        if exchange is None or not self._head_seen or exchange.status != 101:
+            # a 101 the exchange never accepted (it came after a complete response): the stream is
+            # out of sync; end what was complete, and never let this connection become a tunnel
+            self._broken = True
+            if exchange is not None and self._complete:
+                self._finish()
+            else:
+                self._fail(UpstreamError(502, "upstream_bad_response", _BAD_RESPONSE))
+            return
         self.exchange = None
         self._deadline.cancel()
-        if exchange is None or not self._head_seen:
-            self.close()
-            return
         exchange.on_upstream_upgraded(self, rest)
 
     def _on_timeout(self) -> None:

@@ -98,10 +98,25 @@ class DownstreamProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         # The client half-closed.  Requests already received are still answered; then we close.
+        receiving = self.receiving
+        if receiving is not None:
+            self._abandon(receiving)
         if self.current is None and not self.queue:
             return False
         self.closing = True
         return True
+
+    def _abandon(self, exchange: Exchange) -> None:
+        """The client closed while sending ``exchange``'s body: it can never complete.  Abort it and
+        its upstream connection now (499) instead of waiting for the body timeout."""
+        self.receiving = None
+        if exchange is self.current:
+            self.current = None
+            exchange.abort()
+            self._close()
+        elif exchange in self.queue:  # pipelined behind a request still being answered
+            self.queue.remove(exchange)
+            exchange.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -169,11 +184,12 @@ class DownstreamProtocol(asyncio.Protocol):
         exchange.on_end()
 
     def on_request_upgrade(self, rest: bytes) -> None:
-        exchange = self.receiving or (self.queue[-1] if self.queue else self.current)
-        if exchange is None or exchange.head is None or exchange.head.upgrade is None:
-            self._fail_reading(ClientError(400, "bad_request", "unexpected protocol switch"))
-            return
-        exchange.upgrade_rest = rest
+        # The reader stopped after the head of a request that asks to switch protocols (the last
+        # one parsed): until its exchange tunnels, or answers without switching and closes, the
+        # bytes after that head are not HTTP and wait here.
+        exchange = self.queue[-1] if self.queue else self.current
+        if exchange is not None and not exchange.done:
+            exchange.upgrade_rest = rest
         self._pause(_PAUSE_UPGRADE)
 
     # -- used by exchanges --------------------------------------------------------------------

@@ -110,6 +110,17 @@ def stream_body(conn: RawConnection, resp: Response, timeout: float = 30.0,
         total += len(data)
 
 
+def metric_sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` in a Prometheus page whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def assert_error_answer(resp: Response, status: int) -> dict:
     """The gateway's JSON error shape: ``{"error", "status", "request_id"}`` matching the header."""
     assert resp.status == status, (resp.status, resp.body[:300])

@@ -64,7 +64,7 @@ def gw(module_gateway, origin):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def gw_trusting(module_gateway, origin):  # type: ignore[no-untyped-def]
-    return module_gateway(_config(origin, trust_forwarded=True), name="trusting")
+    return module_gateway(_config(origin, trust_forwarded=["127.0.0.1"]), name="trusting")
 
 
 def _header(record_or_json, name):  # type: ignore[no-untyped-def]

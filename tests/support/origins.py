@@ -34,6 +34,7 @@ __all__ = [
     "HalfResponseOrigin",
     "ResetOrigin",
     "HangOrigin",
+    "RecordingOrigin",
     "pattern_bytes",
     "pattern_slice",
     "sha256_of_pattern",
@@ -356,6 +357,51 @@ class ResetOrigin(_ThreadedServer):
             pass
         self.requests_served += 1
         _abort_with_rst(writer)
+
+
+class RecordingOrigin(_ThreadedServer):
+    """Records every byte each connection sends and when the connection ended (FIN or RST).
+
+    With a ``payload``, each request head seen (each blank line ending one) is answered with it
+    (bodies are not parsed: send bodyless requests, or expect one answer per head).  ``received``
+    maps connection ids (1, 2, ... in accept order) to the bytes so far; ``ended`` to the
+    ``time.monotonic()`` at which the connection was seen closing.
+    """
+
+    def __init__(self, payload: bytes | None = None) -> None:
+        super().__init__()
+        self.payload = payload
+        self.received: dict[int, bytearray] = {}
+        self.ended: dict[int, float] = {}
+
+    async def _handle(self, reader, writer, conn_id):
+        buf = self.received.setdefault(conn_id, bytearray())
+        answered = 0
+        try:
+            while True:
+                data = await reader.read(_READ_SIZE)
+                if not data:
+                    break
+                buf += data
+                if self.payload is not None:
+                    heads = buf.count(b"\r\n\r\n")
+                    while answered < heads:
+                        writer.write(self.payload)
+                        answered += 1
+        finally:
+            self.ended[conn_id] = time.monotonic()
+
+    def all_received(self) -> bytes:
+        return b"".join(bytes(self.received[c]) for c in sorted(self.received))
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Poll ``predicate`` until it returns something truthy (bounded wait); returns that."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value or time.monotonic() >= deadline:
+                return value
+            time.sleep(0.01)
 
 
 class HangOrigin(_ThreadedServer):

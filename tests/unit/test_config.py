@@ -116,7 +116,7 @@ server:
   workers: auto
   via: edge
   request_id_header: X-Trace
-  trust_forwarded: true
+  trust_forwarded: [10.0.0.0/8, "::1"]
   server_header: LiteMesh
 limits:
   max_request_line: 4KiB
@@ -166,7 +166,7 @@ def test_full_config_round_trip():
     assert [(l.name, l.host, l.port, l.backlog) for l in cfg.listeners] == [
         ("public", "0.0.0.0", 8080, 512), ("admin", "::1", 9090, 2048)]
     assert cfg.server == ServerSpec(workers="auto", via="edge", request_id_header="X-Trace",
-                                    trust_forwarded=True, server_header="LiteMesh")
+                                    trust_forwarded=("10.0.0.0/8", "::1"), server_header="LiteMesh")
     assert cfg.limits == LimitsSpec(max_request_line=4096, max_header_size=16384, max_headers=50,
                                     max_body_size=10_000_000)
     assert cfg.timeouts == ServerTimeouts(client_header=5.0, client_body=60.0, keepalive=0.5, send=2.5, drain=0.0)
@@ -195,7 +195,8 @@ def test_defaults_for_minimal_config():
                                     max_body_size=64 << 20)
     assert cfg.timeouts == ServerTimeouts(client_header=10.0, client_body=60.0, keepalive=75.0, send=60.0, drain=30.0)
     assert cfg.server == ServerSpec(workers=1, via="litemesh", request_id_header="X-Request-ID",
-                                    trust_forwarded=False, server_header="")
+                                    trust_forwarded=(), server_header="")
+    assert (cfg.server.merge_slashes, cfg.server.allow_trace, cfg.server.emit_forwarded) == (True, False, False)
 
 
 def test_route_defaults_and_empty_sections_mean_defaults():
@@ -643,7 +644,7 @@ def test_env_overrides_apply():
     env = {
         "LITEMESH_LIMITS__MAX_BODY_SIZE": "1MiB",
         "LITEMESH_SERVER__WORKERS": "4",
-        "LITEMESH_SERVER__TRUST_FORWARDED": "true",
+        "LITEMESH_SERVER__TRUST_FORWARDED": "10.0.0.0/8, 127.0.0.1",
         "LITEMESH_SERVER__VIA": "123",          # str field: kept verbatim, not parsed as a number
         "LITEMESH_TIMEOUTS__KEEPALIVE": "5s",
         "LITEMESH_LISTEN": "0.0.0.0:9999",
@@ -653,7 +654,8 @@ def test_env_overrides_apply():
     }
     cfg = load(BASE, env)
     assert cfg.limits.max_body_size == 1 << 20
-    assert cfg.server.workers == 4 and cfg.server.trust_forwarded is True and cfg.server.via == "123"
+    assert cfg.server.workers == 4 and cfg.server.trust_forwarded == ("10.0.0.0/8", "127.0.0.1") \
+        and cfg.server.via == "123"
     assert cfg.timeouts.keepalive == 5.0
     assert (cfg.listeners[0].host, cfg.listeners[0].port) == ("0.0.0.0", 9999)
 
@@ -725,3 +727,31 @@ def test_json_schema_validates_example_config():
     assert not list(validator.iter_errors(yaml.safe_load(EXAMPLE_CONFIG_PATH.read_text())))
     assert not list(validator.iter_errors(yaml.safe_load(FULL)))
     assert list(validator.iter_errors({"routes": [{"name": "r", "bogus": 1}]}))
+
+
+# ------------------------------------------------------------------ edge settings (issue 7)
+
+def test_trust_forwarded_lists_networks():
+    cfg = load("server:\n  trust_forwarded: [10.0.0.0/8, 192.168.1.7, '2001:db8::/32']\n")
+    assert cfg.server.trust_forwarded == ("10.0.0.0/8", "192.168.1.7", "2001:db8::/32")
+    assert load("server:\n  trust_forwarded: false\n").server.trust_forwarded == ()  # the old bool spelling
+
+
+def test_trust_forwarded_true_is_refused_with_the_new_form():
+    errors = issues("server:\n  trust_forwarded: true\n")
+    assert len(errors) == 1 and errors[0].path == "server.trust_forwarded" and errors[0].line == 2
+    assert "10.0.0.0/8" in errors[0].message
+
+
+def test_trust_forwarded_entries_must_be_networks():
+    errors = issues("server:\n  trust_forwarded: [10.0.0.0/8, not-a-net, 10.0.0.0/33]\n")
+    assert [(e.path, e.line) for e in errors] == [("server.trust_forwarded[1]", 2), ("server.trust_forwarded[2]", 2)]
+
+
+def test_route_upgrades_default_and_validation():
+    cfg = load("services: [{name: s, targets: ['127.0.0.1:1']}]\n"
+               "routes: [{name: a, paths: ['/a'], service: s}, {name: b, paths: ['/b'], service: s, upgrades: []}]\n")
+    assert [r.upgrades for r in cfg.routes] == [("websocket",), ()]
+    errors = issues("services: [{name: s, targets: ['127.0.0.1:1']}]\n"
+                    "routes: [{name: a, paths: ['/a'], service: s, upgrades: ['web socket']}]\n")
+    assert [e.path for e in errors] == ["routes[0].upgrades[0]"]
