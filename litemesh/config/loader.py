@@ -23,7 +23,7 @@ from .._gc import gc_paused
 from . import env as env_mod
 from .model import (UNIT_KEY, AdminSpec, GatewayConfig, LimitsSpec, ListenerSpec, RespondSpec, RouteSpec,
                     ServerSpec, ServerTimeouts, ServiceSpec, TargetSpec)
-from .units import parse_address, parse_duration, parse_size
+from .units import parse_address, parse_duration, parse_size, parse_target, target_key
 
 __all__ = ["ConfigIssue", "ConfigError", "load_config", "load_config_text", "EXAMPLE_CONFIG_PATH"]
 
@@ -483,13 +483,16 @@ class _Semantics:
         out, seen, ok = [], {}, True
         for j, target in enumerate(targets):
             path = ("services", service_index, "targets", j)
-            parsed = self.address(path + ("address",), target.address, allow_port_zero=False)
-            if parsed is None:
+            try:
+                parsed = parse_target(target.address)
+            except ValueError as exc:
+                self.issues.add(path + ("address",), str(exc))
                 ok = False
                 continue
-            if parsed in seen:
-                self.issues.add(path + ("address",), f"duplicate target (same as targets[{seen[parsed]}])")
-            seen.setdefault(parsed, j)
+            key = target_key(*parsed)   # "http://A:80" and "a:80" are one server
+            if key in seen:
+                self.issues.add(path + ("address",), f"duplicate target (same as targets[{seen[key]}])")
+            seen.setdefault(key, j)
             out.append(msgspec.structs.replace(target, host=parsed[0], port=parsed[1]))
         return tuple(out) if ok else None
 
@@ -683,3 +686,4 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(filename, None, None, "", f"cannot read configuration: {exc}")]) from exc
     return load_config_text(text, filename, env=env)
+

@@ -116,9 +116,10 @@ class PoolSpec(_Spec, kw_only=True):
 
 
 class TargetSpec(_Spec, kw_only=True):
-    """One upstream server; YAML also accepts the bare string 'host:port'."""
+    """One upstream server; YAML also accepts the bare string ('host:port' or 'http://host[:port]')."""
 
-    address: Annotated[str, Meta(description="'host:port' of the upstream server.")]
+    address: Annotated[str, Meta(
+        description="'host:port' or 'http://host[:port]' (port 80) of the upstream server.")]
     host: Annotated[str, _DERIVED] = ""
     port: Annotated[int, _DERIVED] = 0
     weight: Annotated[int, Meta(ge=1, description="Relative share of requests.")] = 1

@@ -12,6 +12,7 @@ from litemesh.config import (EXAMPLE_CONFIG_PATH, ConfigError, ConfigIssue, Gate
                              ListenerSpec, RespondSpec, RouteSpec, ServerSpec, ServerTimeouts,
                              TargetSpec, json_schema, load_config, load_config_text, parse_address,
                              parse_duration, parse_size)
+from litemesh.config.units import parse_target
 
 NO_ENV: dict[str, str] = {}
 
@@ -414,6 +415,97 @@ def test_service_errors():
     assert "duplicate target" in found[1].message
 
 
+# ------------------------------------------------------------------ targets (issue 7, point 11)
+
+@pytest.mark.parametrize("text, expected", [
+    ("127.0.0.1:8080", ("127.0.0.1", 8080)), ("users.internal:9000", ("users.internal", 9000)),
+    ("[::1]:80", ("::1", 80)), ("http://users.internal:8080", ("users.internal", 8080)),
+    ("http://users.internal", ("users.internal", 80)), ("HTTP://Users.Internal", ("Users.Internal", 80)),
+    ("http://127.0.0.1", ("127.0.0.1", 80)), ("http://127.0.0.1:9", ("127.0.0.1", 9)),
+    ("http://[::1]", ("::1", 80)), ("http://[fd00::5]:8080", ("fd00::5", 8080)), (" http://a:1 ", ("a", 1)),
+])
+def test_parse_target_good(text, expected):
+    assert parse_target(text) == expected
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("https://api.internal", "https:// targets are not supported yet: upstream TLS is not implemented"),
+    ("HTTPS://api.internal:443", "https:// targets are not supported yet: upstream TLS is not implemented"),
+    ("ftp://files.internal", "unsupported scheme 'ftp://' (only http:// is supported)"),
+    ("ws://a:80", "unsupported scheme 'ws://'"),
+    ("http://a:80/", "must not have a path ('/')"),
+    ("http://a/api/v1", "must not have a path ('/api/v1')"),
+    ("http://a:80?x=1", "must not have a query ('?x=1')"),
+    ("http://a#top", "must not have a fragment ('#top')"),
+    ("http://user:secret@a:80", "must not have user info"),
+    ("http://", "missing host"),
+    ("http://:80", "missing host"),
+    ("http://a:", "port must be a number"),
+    ("http://a:0", "port must be in 1..65535"),
+    ("http://a:65536", "port must be in 1..65535"),
+    ("http://::1", "IPv6 hosts must be written as '[addr]:port'"),
+    ("http://[::1", "expected '[ipv6]:port'"),
+    ("http://[nope]", "bad IPv6 address"),
+    ("http://bad host", "bad host"),
+    ("users.internal", "expected 'host:port'"),
+    ("[::1]", "expected '[ipv6]:port'"),
+])
+def test_parse_target_bad(bad, message):
+    with pytest.raises(ValueError) as info:
+        parse_target(bad)
+    assert message in str(info.value)
+
+
+def test_target_forms_in_a_config():
+    text = """\
+        services:
+          - name: s
+            targets:
+              - http://users.internal
+              - HTTP://users.internal:8080
+              - address: http://[::1]:9000
+                weight: 2
+              - 10.0.0.1:81
+        """
+    targets = load(text).services[0].targets
+    assert [(t.address, t.host, t.port, t.weight) for t in targets] == [
+        ("http://users.internal", "users.internal", 80, 1), ("HTTP://users.internal:8080", "users.internal", 8080, 1),
+        ("http://[::1]:9000", "::1", 9000, 2), ("10.0.0.1:81", "10.0.0.1", 81, 1)]
+
+
+def test_refused_target_urls_are_located_like_other_errors():
+    text = """\
+        services:
+          - name: s
+            targets:
+              - https://secure.internal
+              - address: https://secure.internal:8443
+              - http://a:80/api
+        """
+    found = issues(text)
+    assert [(i.path, i.line, i.column) for i in found] == [
+        ("services[0].targets[0].address", 4, 9), ("services[0].targets[1].address", 5, 18),
+        ("services[0].targets[2].address", 6, 9)]
+    tls = "https:// targets are not supported yet: upstream TLS is not implemented"
+    assert found[0].message == found[1].message == tls
+    assert str(found[0]) == f"gw.yaml:4:9: services[0].targets[0].address: {tls}"
+    assert "must not have a path ('/api')" in found[2].message
+
+
+@pytest.mark.parametrize("first, second", [
+    ("http://a:80", "a:80"), ("http://a", "a:80"), ("http://API.internal", "api.internal:80"),
+    ("a:8080", "http://A:8080"), ("[::1]:80", "http://[0:0::1]"), ("http://[::1]", "[::1]:80"),
+])
+def test_duplicate_targets_whatever_the_spelling(first, second):
+    issue = only_issue(f"services:\n  - name: s\n    targets: ['{first}', '{second}']\n")
+    assert (issue.path, issue.message) == ("services[0].targets[1].address", "duplicate target (same as targets[0])")
+
+
+@pytest.mark.parametrize("first, second", [("http://a", "a:8080"), ("http://a", "http://b"), ("[::1]:80", "[::2]:80")])
+def test_distinct_targets_are_not_duplicates(first, second):
+    assert len(load(f"services:\n  - name: s\n    targets: ['{first}', '{second}']\n").services[0].targets) == 2
+
+
 def test_unknown_service_reference():
     text = with_routes("""\
         - name: a
@@ -712,7 +804,7 @@ def test_json_schema_shape():
     assert re.match(pattern, "64MiB") and not re.match(pattern, "64 apples")
     assert "port" not in defs["ListenerSpec"]["properties"] and "host" not in defs["TargetSpec"]["properties"]
     target_items = defs["ServiceSpec"]["properties"]["targets"]["items"]["anyOf"]
-    assert {"type": "string", "description": "'host:port' shorthand"} in target_items
+    assert {"type": "string", "description": "'host:port' or 'http://host[:port]' shorthand"} in target_items
     assert defs["RouteSpec"]["additionalProperties"] is False
 
 
