@@ -134,6 +134,8 @@ class ServiceSpec(_Spec, kw_only=True):
     timeouts: UpstreamTimeouts = msgspec.field(default_factory=UpstreamTimeouts)
     pool: PoolSpec = msgspec.field(default_factory=PoolSpec)
     host_header: Annotated[str, Meta(min_length=1)] | None = None
+    resolve_interval: Annotated[float, _duration(
+        "How long a target host name's addresses (or a failed lookup) are used before it is resolved again.")] = 30.0
 
 
 class RespondSpec(_Spec, kw_only=True):

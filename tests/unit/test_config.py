@@ -473,6 +473,14 @@ def test_target_forms_in_a_config():
         ("http://[::1]:9000", "::1", 9000, 2), ("10.0.0.1:81", "10.0.0.1", 81, 1)]
 
 
+def test_resolve_interval():
+    assert load(BASE).services[0].resolve_interval == 30.0
+    text = "services:\n  - name: s\n    targets: [a:1]\n    resolve_interval: 2m\n"
+    assert load(text).services[0].resolve_interval == 120.0
+    issue = only_issue("services:\n  - name: s\n    targets: [a:1]\n    resolve_interval: 0s\n")
+    assert (issue.path, issue.line) == ("services[0].resolve_interval", 4)
+
+
 def test_refused_target_urls_are_located_like_other_errors():
     text = """\
         services:
