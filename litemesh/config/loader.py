@@ -25,7 +25,7 @@ from .model import (UNIT_KEY, AdminSpec, GatewayConfig, LimitsSpec, ListenerSpec
                     ServerSpec, ServerTimeouts, ServiceSpec, TargetSpec)
 from .units import parse_address, parse_duration, parse_size, parse_target, target_key
 
-__all__ = ["ConfigIssue", "ConfigError", "load_config", "load_config_text", "EXAMPLE_CONFIG_PATH"]
+__all__ = ["ConfigIssue", "ConfigError", "load_config", "load_config_text", "locate_issues", "EXAMPLE_CONFIG_PATH"]
 
 EXAMPLE_CONFIG_PATH = Path(__file__).with_name("example.yaml")
 
@@ -687,3 +687,18 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
         raise ConfigError([ConfigIssue(filename, None, None, "", f"cannot read configuration: {exc}")]) from exc
     return load_config_text(text, filename, env=env)
 
+
+def locate_issues(text: str, filename: str, found: Iterable[tuple[PathT, str]]) -> list[ConfigIssue]:
+    """Position ``(path, message)`` pairs found in a loaded config (warnings such as unresolvable
+    target hosts) in its YAML ``text``, like load errors: ``file:line:col: path: message``.
+    With no text (a config built from the command line) the issues carry no line."""
+    issues = _Issues(filename)
+    if text:
+        try:
+            _parse_yaml(text, issues)
+        except ConfigError:
+            pass   # the text changed since it was loaded: report without positions
+        issues.items.clear()
+    for path, message in found:
+        issues.add(path, message)
+    return issues.sorted()
