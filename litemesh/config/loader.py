@@ -413,6 +413,27 @@ def check_path_pattern(pattern: str) -> tuple[set[str], str | None]:
     return names, None
 
 
+def route_match_key(pattern: str) -> str:
+    """The spelling-independent form of a *valid* path pattern: two patterns with the same key are
+    filed identically by the route trie (litemesh/algo/trie.py) and so match the same requests.
+
+    The trie keeps literal segments verbatim (case, percent-encoding and all), tells prefix,
+    exact and regex patterns apart, and treats a prefix's trailing slash as a rule of its own
+    (``/a/`` needs more path after ``/a``; ``/a`` also matches ``/a`` itself).  Parameter names
+    only label the captured value: ``/u/{id}`` and ``/u/{uid}`` match the same requests.  Regexes
+    are compared as written.
+    """
+    if pattern[:1] == "~" or "{" not in pattern:
+        return pattern
+    return _PARAM.sub("{}", pattern)
+
+
+def _match_scope(route: RouteSpec) -> tuple[frozenset[str], frozenset[str], int]:
+    """What besides the path decides whether two routes compete: hosts and methods as sets (already
+    lowercased/uppercased; empty = any) and the priority."""
+    return frozenset(route.hosts), frozenset(route.methods), route.priority
+
+
 def _check_host_pattern(host: str) -> str | None:
     name = host[2:] if host.startswith("*.") else host
     if ":" in name:
@@ -498,12 +519,37 @@ class _Semantics:
 
     def routes(self, items: list[tuple[int, RouteSpec]], services: set[str]) -> list[RouteSpec]:
         out = []
+        seen: dict[str, Any] = {}
         for i, route in items:
             before = len(self.issues.items)
             route = self.route(i, route, services)
             if len(self.issues.items) == before:
+                self.duplicate_paths(i, route, seen)
                 out.append(route)
         return out
+
+    def duplicate_paths(self, i: int, route: RouteSpec, seen: dict[str, Any]) -> None:
+        """Report a path entry that the router files exactly like an earlier route's: one of the
+        two can never be picked.  Reported at the later one (see ``route_match_key``).
+
+        ``seen`` maps a path's match key to its first (index, route, pattern); only when a second
+        route uses the same path does the entry become a dict by (hosts, methods, priority), so a
+        10,000-route table pays one dict lookup per path, not a set-valued key each.
+        """
+        for j, pattern in enumerate(route.paths):
+            key = pattern if "{" not in pattern or pattern[0] == "~" else route_match_key(pattern)
+            entry = (i, route, pattern)
+            first = seen.setdefault(key, entry)
+            if first is entry:
+                continue
+            if type(first) is tuple:
+                first = seen[key] = {_match_scope(first[1]): first}
+            first = first.setdefault(_match_scope(route), entry)
+            if first[0] == i:
+                continue   # new, or a repeat within the same route (harmless: same route either way)
+            path = repr(pattern) if pattern == first[2] else f"{pattern!r} (same as {first[2]!r} to the router)"
+            self.issues.add(("routes", i, "paths", j), f"duplicate of route {first[1].name!r} (routes[{first[0]}]): "
+                                                       f"same hosts, methods, path {path} and priority")
 
     def route(self, i: int, route: RouteSpec, services: set[str]) -> RouteSpec:
         base: PathT = ("routes", i)

@@ -12,6 +12,7 @@ from litemesh.config import (EXAMPLE_CONFIG_PATH, ConfigError, ConfigIssue, Gate
                              ListenerSpec, RespondSpec, RouteSpec, ServerSpec, ServerTimeouts,
                              TargetSpec, json_schema, load_config, load_config_text, parse_address,
                              parse_duration, parse_size)
+from litemesh.config.loader import route_match_key
 from litemesh.config.units import parse_target
 
 NO_ENV: dict[str, str] = {}
@@ -514,11 +515,141 @@ def test_distinct_targets_are_not_duplicates(first, second):
     assert len(load(f"services:\n  - name: s\n    targets: ['{first}', '{second}']\n").services[0].targets) == 2
 
 
+# ------------------------------------------------------------------ duplicate routes (issue 7, point 12)
+
+def test_duplicate_route_names_both_routes_at_the_second_ones_line():
+    text = with_routes("""\
+        - name: health
+          paths: [/healthz]
+          respond: {status: 200}
+        - name: web
+          paths: [/web]
+          service: svc
+        - name: users
+          paths: [/api]
+          service: svc
+        - name: orders
+          paths: [/orders]
+          service: svc
+        - name: legacy
+          paths: [/old]
+          service: svc
+        - name: users-v2
+          paths: [/api]
+          service: svc
+        """)
+    issue = only_issue(text)
+    assert issue.path == "routes[5].paths[0]"
+    assert issue.message == "duplicate of route 'users' (routes[2]): same hosts, methods, path '/api' and priority"
+    assert issue.line == line_of(text, "- name: users-v2") + 1
+    assert str(issue) == (f"gw.yaml:{issue.line}:{issue.column}: routes[5].paths[0]: duplicate of route 'users' "
+                          "(routes[2]): same hosts, methods, path '/api' and priority")
+
+
+@pytest.mark.parametrize("first, second", [
+    # hosts and methods as sets: order, repeats and case do not count
+    ("{hosts: [a.example.com, B.example.com], paths: [/api]}",
+     "{hosts: [b.example.com, A.example.com, a.example.com], paths: [/api]}"),
+    ("{methods: [GET, POST], paths: [/api]}", "{methods: [post, get, GET], paths: [/api]}"),
+    ("{hosts: ['*.example.com'], methods: [GET], paths: [/api], priority: 3}",
+     "{hosts: ['*.EXAMPLE.com'], methods: [GET], paths: [/api], priority: 3}"),
+    # parameter names only label the capture
+    ("{paths: ['/users/{id}/orders']}", "{paths: ['/users/{user_id}/orders']}"),
+    ("{paths: ['=/users/{id}']}", "{paths: ['=/users/{uid}']}"),
+    # the same regex, exact and trailing-slash prefix spellings
+    ("{paths: ['~^/v[0-9]+/']}", "{paths: ['~^/v[0-9]+/']}"),
+    ("{paths: ['=/api/']}", "{paths: ['=/api/']}"),
+    ("{paths: [/api/]}", "{paths: [/api/]}"),
+    # the default path "/" written or not
+    ("{}", "{paths: [/]}"),
+])
+def test_duplicate_routes(first, second):
+    text = with_routes(f"- {{name: one, service: svc, {first[1:]}\n- {{name: two, service: svc, {second[1:]}\n")
+    issue = only_issue(text)
+    assert issue.path == "routes[1].paths[0]" and issue.line == line_of(text, "name: two")
+    assert issue.message.startswith("duplicate of route 'one' (routes[0]): same hosts, methods, path ")
+
+
+def test_duplicate_with_another_parameter_name_says_both_spellings():
+    text = with_routes("- {name: one, service: svc, paths: ['/u/{id}']}\n"
+                       "- {name: two, service: svc, paths: [/other, '/u/{uid}']}\n")
+    issue = only_issue(text)
+    assert issue.path == "routes[1].paths[1]"
+    assert issue.message == ("duplicate of route 'one' (routes[0]): same hosts, methods, path '/u/{uid}' "
+                             "(same as '/u/{id}' to the router) and priority")
+
+
+@pytest.mark.parametrize("first, second", [
+    ("{paths: [/api]}", "{paths: [/api], priority: 1}"),              # a deliberate override
+    ("{paths: [/api]}", "{paths: [/api], methods: [GET]}"),           # any method vs GET only
+    ("{paths: [/api], methods: [GET]}", "{paths: [/api], methods: [GET, HEAD]}"),
+    ("{paths: [/api]}", "{paths: [/api], hosts: [a.example.com]}"),   # any host vs one
+    ("{paths: [/api], hosts: [a.example.com]}", "{paths: [/api], hosts: ['*.a.example.com']}"),
+    ("{paths: [/api]}", "{paths: [/api/]}"),      # /api also matches "/api" itself, /api/ does not
+    ("{paths: [/api]}", "{paths: [=/api]}"),      # prefix vs exact
+    ("{paths: [=/api]}", "{paths: [=/api/]}"),
+    ("{paths: [/api]}", "{paths: [/API]}"),       # literal segments are case-sensitive
+    ("{paths: ['/u/{id}']}", "{paths: ['/u/id']}"),   # a parameter is not a literal
+    ("{paths: ['~^/api']}", "{paths: ['~^/api$']}"),
+    ("{paths: ['/api']}", "{paths: ['~/api']}"),
+])
+def test_not_duplicate_routes(first, second):
+    text = with_routes(f"- {{name: one, service: svc, {first[1:]}\n- {{name: two, service: svc, {second[1:]}\n")
+    assert len(load(text).routes) == 2
+
+
+def test_a_route_repeating_its_own_path_is_not_a_duplicate_route():
+    assert load(with_routes("- {name: one, service: svc, paths: [/a, /a, '/u/{x}', '/u/{y}']}\n")).routes
+
+
+def test_every_duplicate_path_is_reported_and_invalid_routes_take_no_part():
+    text = with_routes("""\
+        - {name: one, service: svc, paths: [/a, /b]}
+        - {name: two, service: nope, paths: [/a]}
+        - {name: three, service: svc, paths: [/b, /c, /a]}
+        - {name: four, service: svc, paths: [/c]}
+        """)
+    found = issues(text)
+    assert [(i.path, i.message.split(":")[0]) for i in found] == [
+        ("routes[1].service", "unknown service 'nope'"),
+        ("routes[2].paths[0]", "duplicate of route 'one' (routes[0])"),
+        ("routes[2].paths[2]", "duplicate of route 'one' (routes[0])"),
+        ("routes[3].paths[0]", "duplicate of route 'three' (routes[2])"),
+    ]
+
+
+TRIE_PROBES = ["/", "/api", "/api/", "/api/x", "/API", "/users/7", "/users/7/", "/users/7/orders", "/u/7", "/u/id",
+               "/v2/x", "/x"]
+
+
+@pytest.mark.parametrize("impl", ["py", "c"])
+@pytest.mark.parametrize("a, b", [
+    ("/users/{id}", "/users/{user_id}"), ("=/users/{id}", "=/users/{uid}"), ("/users/{a}/orders", "/users/{b}/orders"),
+    ("/api/", "/api/"), ("/api", "/api/"), ("/api", "=/api"), ("=/api", "=/api/"), ("/api", "/API"),
+    ("/u/{id}", "/u/id"),
+    ("/", "=/"), ("~^/v[0-9]+/", "~^/v[0-9]+/"), ("~^/api", "~^/api$"),
+])
+def test_route_match_key_agrees_with_the_trie(impl, a, b):
+    """Two patterns get the same key exactly when the route trie matches them on the same paths."""
+    from litemesh.algo.trie import RouteTrieC, RouteTriePy
+    trie_cls = RouteTriePy if impl == "py" else RouteTrieC
+    if trie_cls is None:
+        pytest.skip("compiled trie not built")
+
+    def matched(pattern: str) -> list[bool]:
+        trie = trie_cls()
+        trie.add(0, pattern)
+        return [trie.match("h", "GET", probe) is not None for probe in TRIE_PROBES]
+
+    assert (route_match_key(a) == route_match_key(b)) == (matched(a) == matched(b))
+
+
 def test_unknown_service_reference():
     text = with_routes("""\
         - name: a
           service: svc
         - name: b
+          paths: [/b]
           service: svc
         - name: c
           service: x
