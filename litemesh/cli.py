@@ -13,6 +13,7 @@ import click
 
 from ._version import __version__
 from .config import EXAMPLE_CONFIG_PATH, ConfigError, GatewayConfig, load_config, load_config_text
+from .config.hostcheck import log_target_warnings, target_warnings
 from .logs import setup_logging
 from .master.cpus import worker_count
 from .master.master import Master
@@ -72,6 +73,7 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
         raise click.UsageError("give -c FILE, or --listen and --upstream")
     log_file = log_file if log_file is not None else config.server.log_file
     setup_logging(log_level, log_file)
+    log_target_warnings(config, text, config_path or "<command line>")  # unresolvable hosts, in the background
     if single_process:
         reload = (lambda: load_config(config_path)) if config_path else None  # noqa: E731
         run_worker(config, reload=reload, on_ready=lambda worker: _announce(config, worker.ports, None, 1))
@@ -145,10 +147,15 @@ def stop(config_path: str | None, pid_file: str | None, fast: bool, timeout: flo
 @main.command()
 @click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
 def check(config_path: str) -> None:
-    """Validate a config file: every error with file, line and field; exit 1 if any."""
+    """Validate a config file: every error with file, line and field; exit 1 if any.  Target host
+    names that do not resolve are printed as warnings (exit 0: the config itself is valid)."""
     config = _load_or_exit(config_path)
+    warnings = target_warnings(config, Path(config_path).read_text(encoding="utf-8"), config_path)
+    for warning in warnings:
+        click.echo(str(warning), err=True)
+    noted = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
     click.echo(f"{config_path}: OK ({len(config.listeners)} listeners, {len(config.services)} services, "
-               f"{len(config.routes)} routes)")
+               f"{len(config.routes)} routes{noted})")
 
 
 @main.command()

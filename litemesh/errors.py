@@ -42,10 +42,16 @@ class ClientError(GatewayError):
 
 
 class UpstreamError(GatewayError):
-    """The upstream could not be reached or answered badly."""
+    """The upstream could not be reached or answered badly.
 
-    def __init__(self, status: int, kind: str, message: str, *, retryable: bool = False) -> None:
+    ``logged``: whoever raised it has logged it already, at a rate of its own (an unresolvable host
+    is logged once per lookup, not once per request), so the request path must not log it again.
+    """
+
+    def __init__(self, status: int, kind: str, message: str, *, retryable: bool = False,
+                 logged: bool = False) -> None:
         super().__init__(status, kind, message, source=Source.UPSTREAM, retryable=retryable)
+        self.logged = logged
 
 
 def bad_request(message: str) -> ClientError:

@@ -24,9 +24,9 @@ from .._gc import gc_paused
 from . import env as env_mod
 from .model import (UNIT_KEY, AdminSpec, GatewayConfig, LimitsSpec, ListenerSpec, RespondSpec, RouteSpec,
                     ServerSpec, ServerTimeouts, ServiceSpec, TargetSpec)
-from .units import parse_address, parse_duration, parse_size
+from .units import parse_address, parse_duration, parse_size, parse_target, target_key
 
-__all__ = ["ConfigIssue", "ConfigError", "load_config", "load_config_text", "EXAMPLE_CONFIG_PATH"]
+__all__ = ["ConfigIssue", "ConfigError", "load_config", "load_config_text", "locate_issues", "EXAMPLE_CONFIG_PATH"]
 
 EXAMPLE_CONFIG_PATH = Path(__file__).with_name("example.yaml")
 
@@ -414,6 +414,27 @@ def check_path_pattern(pattern: str) -> tuple[set[str], str | None]:
     return names, None
 
 
+def route_match_key(pattern: str) -> str:
+    """The spelling-independent form of a *valid* path pattern: two patterns with the same key are
+    filed identically by the route trie (litemesh/algo/trie.py) and so match the same requests.
+
+    The trie keeps literal segments verbatim (case, percent-encoding and all), tells prefix,
+    exact and regex patterns apart, and treats a prefix's trailing slash as a rule of its own
+    (``/a/`` needs more path after ``/a``; ``/a`` also matches ``/a`` itself).  Parameter names
+    only label the captured value: ``/u/{id}`` and ``/u/{uid}`` match the same requests.  Regexes
+    are compared as written.
+    """
+    if pattern[:1] == "~" or "{" not in pattern:
+        return pattern
+    return _PARAM.sub("{}", pattern)
+
+
+def _match_scope(route: RouteSpec) -> tuple[frozenset[str], frozenset[str], int]:
+    """What besides the path decides whether two routes compete: hosts and methods as sets (already
+    lowercased/uppercased; empty = any) and the priority."""
+    return frozenset(route.hosts), frozenset(route.methods), route.priority
+
+
 def _check_host_pattern(host: str) -> str | None:
     name = host[2:] if host.startswith("*.") else host
     if ":" in name:
@@ -484,24 +505,52 @@ class _Semantics:
         out, seen, ok = [], {}, True
         for j, target in enumerate(targets):
             path = ("services", service_index, "targets", j)
-            parsed = self.address(path + ("address",), target.address, allow_port_zero=False)
-            if parsed is None:
+            try:
+                parsed = parse_target(target.address)
+            except ValueError as exc:
+                self.issues.add(path + ("address",), str(exc))
                 ok = False
                 continue
-            if parsed in seen:
-                self.issues.add(path + ("address",), f"duplicate target (same as targets[{seen[parsed]}])")
-            seen.setdefault(parsed, j)
+            key = target_key(*parsed)   # "http://A:80" and "a:80" are one server
+            if key in seen:
+                self.issues.add(path + ("address",), f"duplicate target (same as targets[{seen[key]}])")
+            seen.setdefault(key, j)
             out.append(msgspec.structs.replace(target, host=parsed[0], port=parsed[1]))
         return tuple(out) if ok else None
 
     def routes(self, items: list[tuple[int, RouteSpec]], services: set[str]) -> list[RouteSpec]:
         out = []
+        seen: dict[str, Any] = {}
         for i, route in items:
             before = len(self.issues.items)
             route = self.route(i, route, services)
             if len(self.issues.items) == before:
+                self.duplicate_paths(i, route, seen)
                 out.append(route)
         return out
+
+    def duplicate_paths(self, i: int, route: RouteSpec, seen: dict[str, Any]) -> None:
+        """Report a path entry that the router files exactly like an earlier route's: one of the
+        two can never be picked.  Reported at the later one (see ``route_match_key``).
+
+        ``seen`` maps a path's match key to its first (index, route, pattern); only when a second
+        route uses the same path does the entry become a dict by (hosts, methods, priority), so a
+        10,000-route table pays one dict lookup per path, not a set-valued key each.
+        """
+        for j, pattern in enumerate(route.paths):
+            key = pattern if "{" not in pattern or pattern[0] == "~" else route_match_key(pattern)
+            entry = (i, route, pattern)
+            first = seen.setdefault(key, entry)
+            if first is entry:
+                continue
+            if type(first) is tuple:
+                first = seen[key] = {_match_scope(first[1]): first}
+            first = first.setdefault(_match_scope(route), entry)
+            if first[0] == i:
+                continue   # new, or a repeat within the same route (harmless: same route either way)
+            path = repr(pattern) if pattern == first[2] else f"{pattern!r} (same as {first[2]!r} to the router)"
+            self.issues.add(("routes", i, "paths", j), f"duplicate of route {first[1].name!r} (routes[{first[0]}]): "
+                                                       f"same hosts, methods, path {path} and priority")
 
     def route(self, i: int, route: RouteSpec, services: set[str]) -> RouteSpec:
         base: PathT = ("routes", i)
@@ -705,3 +754,19 @@ def load_config(path: str | os.PathLike[str], *, env: Mapping[str, str] | None =
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(filename, None, None, "", f"cannot read configuration: {exc}")]) from exc
     return load_config_text(text, filename, env=env)
+
+
+def locate_issues(text: str, filename: str, found: Iterable[tuple[PathT, str]]) -> list[ConfigIssue]:
+    """Position ``(path, message)`` pairs found in a loaded config (warnings such as unresolvable
+    target hosts) in its YAML ``text``, like load errors: ``file:line:col: path: message``.
+    With no text (a config built from the command line) the issues carry no line."""
+    issues = _Issues(filename)
+    if text:
+        try:
+            _parse_yaml(text, issues)
+        except ConfigError:
+            pass   # the text changed since it was loaded: report without positions
+        issues.items.clear()
+    for path, message in found:
+        issues.add(path, message)
+    return issues.sorted()

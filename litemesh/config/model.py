@@ -123,9 +123,10 @@ class PoolSpec(_Spec, kw_only=True):
 
 
 class TargetSpec(_Spec, kw_only=True):
-    """One upstream server; YAML also accepts the bare string 'host:port'."""
+    """One upstream server; YAML also accepts the bare string ('host:port' or 'http://host[:port]')."""
 
-    address: Annotated[str, Meta(description="'host:port' of the upstream server.")]
+    address: Annotated[str, Meta(
+        description="'host:port' or 'http://host[:port]' (port 80) of the upstream server.")]
     host: Annotated[str, _DERIVED] = ""
     port: Annotated[int, _DERIVED] = 0
     weight: Annotated[int, Meta(ge=1, description="Relative share of requests.")] = 1
@@ -140,6 +141,8 @@ class ServiceSpec(_Spec, kw_only=True):
     timeouts: UpstreamTimeouts = msgspec.field(default_factory=UpstreamTimeouts)
     pool: PoolSpec = msgspec.field(default_factory=PoolSpec)
     host_header: Annotated[str, Meta(min_length=1)] | None = None
+    resolve_interval: Annotated[float, _duration(
+        "How long a target host name's addresses (or a failed lookup) are used before it is resolved again.")] = 30.0
 
 
 class RespondSpec(_Spec, kw_only=True):

@@ -1,7 +1,7 @@
 """JSON Schema (draft 2020-12) of the YAML form of gateway.yaml, for editor completion/validation.
 
 Generated from the Structs with msgspec, then adjusted to what users write rather than what the
-loader stores: unit fields accept strings ("30s", "1MiB"), targets accept "host:port" strings,
+loader stores: unit fields accept strings ("30s", "1MiB"), targets accept "host:port" (or URL) strings,
 and derived fields (host/port) are hidden.
 """
 from __future__ import annotations
@@ -86,5 +86,6 @@ def json_schema() -> dict[str, Any]:
     listeners["default"] = _strip_derived(listeners.get("default", []))
     target_ref = {"$ref": f"#/$defs/{TargetSpec.__name__}"}
     targets = defs["ServiceSpec"]["properties"]["targets"]
-    targets["items"] = {"anyOf": [{"type": "string", "description": "'host:port' shorthand"}, target_ref]}
+    targets["items"] = {"anyOf": [{"type": "string", "description": "'host:port' or 'http://host[:port]' shorthand"},
+                                  target_ref]}
     return {"$schema": _DIALECT, "title": "LiteMesh gateway.yaml", **schema}

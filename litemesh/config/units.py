@@ -1,11 +1,13 @@
-"""Parsers for the human-friendly scalar forms used in gateway.yaml: durations, sizes, addresses."""
+"""Parsers for the human-friendly scalar forms used in gateway.yaml: durations, sizes, addresses,
+service targets."""
 from __future__ import annotations
 
 import ipaddress
 import math
 import re
 
-__all__ = ["parse_duration", "parse_size", "parse_address", "DURATION_PATTERN", "SIZE_PATTERN"]
+__all__ = ["parse_duration", "parse_size", "parse_address", "parse_target", "target_key", "is_ip_literal",
+           "DURATION_PATTERN", "SIZE_PATTERN"]
 
 _DURATION_UNITS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 # One or more "<number><unit>" parts ("1m30s"); a bare number means seconds.
@@ -89,7 +91,11 @@ def parse_address(value: str, *, allow_port_zero: bool = False) -> tuple[str, in
     """Split "host:port", "[v6]:port" into (host, port); IPv6 hosts are returned without brackets."""
     if not isinstance(value, str):
         raise ValueError(f"invalid address {value!r}: expected 'host:port'")
-    text = value.strip()
+    return _split_host_port(value.strip(), value, allow_port_zero=allow_port_zero)
+
+
+def _split_host_port(text: str, value: str, *, allow_port_zero: bool) -> tuple[str, int]:
+    """`text` is "host:port" or "[v6]:port"; messages quote the user's `value`."""
     if text.startswith("["):
         close = text.find("]")
         if close < 0 or text[close + 1:close + 2] != ":":
@@ -113,3 +119,60 @@ def parse_address(value: str, *, allow_port_zero: bool = False) -> tuple[str, in
     if not low <= port <= 65535:
         raise ValueError(f"invalid address {value!r}: port must be in {low}..65535")
     return host, port
+
+
+# "scheme://" at the start of a target: the URL form.
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+HTTP_DEFAULT_PORT = 80
+_URL_PARTS = {"/": "a path", "?": "a query", "#": "a fragment"}
+
+
+def parse_target(value: str) -> tuple[str, int]:
+    """Split a service target into (host, port).
+
+    Accepted: "host:port", "[v6]:port", and the URL form "http://host:port" or "http://host"
+    (port 80), "http://[v6]:port".  A target names a server, nothing more: https (no upstream TLS
+    yet), other schemes, user info, paths (even "/": in nginx's proxy_pass a URI part changes the
+    upstream path, which would mislead), queries and fragments are refused with a message saying so.
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"invalid address {value!r}: expected 'host:port' or 'http://host:port'")
+    text = value.strip()
+    scheme = _SCHEME.match(text)
+    if scheme is None:
+        return _split_host_port(text, value, allow_port_zero=False)
+    name = scheme.group(1).lower()
+    if name == "https":
+        raise ValueError("https:// targets are not supported yet: upstream TLS is not implemented")
+    if name != "http":
+        raise ValueError(f"invalid address {value!r}: unsupported scheme '{name}://' (only http:// is supported)")
+    authority = text[scheme.end():]
+    cut = min((i for i in map(authority.find, "/?#") if i >= 0), default=-1)
+    if cut >= 0:
+        rest = authority[cut:]
+        what = _URL_PARTS[rest[0]]
+        hint = " (the upstream path comes from the request; see strip_prefix and rewrite)" if what == "a path" else ""
+        raise ValueError(f"invalid address {value!r}: a target must not have {what} ({rest!r}){hint}")
+    if "@" in authority:
+        raise ValueError(f"invalid address {value!r}: a target must not have user info ('...@')")
+    if authority.rfind(":") <= authority.rfind("]"):  # "host" or "[v6]": HTTP's default port
+        authority += f":{HTTP_DEFAULT_PORT}"
+    return _split_host_port(authority, value, allow_port_zero=False)
+
+
+def is_ip_literal(host: str) -> bool:
+    """True for "127.0.0.1" or "::1" (hosts as parse_address returns them), False for names."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def target_key(host: str, port: int) -> tuple[str, int]:
+    """What makes two targets the same server: names compare case-insensitively, IP addresses by
+    value ("::1" = "0:0::1"), so "http://A:80", "a:80" and "a" + default port are one target."""
+    try:
+        return str(ipaddress.ip_address(host)), port
+    except ValueError:
+        return host.lower(), port

@@ -409,7 +409,7 @@ class Exchange:
         if self.done:
             return
         target = self.target
-        if isinstance(error, UpstreamError):  # like nginx's error_log: one line per upstream failure
+        if isinstance(error, UpstreamError) and not error.logged:  # like nginx's error_log: a line per failure
             log.warning("%s %s: upstream %s failed (%s: %s)%s",
                         self.head.method.decode("latin-1") if self.head else "-",
                         self.upstream_path.decode("latin-1", "replace"), target.address if target else "-", error.kind,

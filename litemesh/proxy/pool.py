@@ -6,13 +6,19 @@ itself (``connection_lost`` → :meth:`UpstreamPool.discard`); one that died unn
 the reuse check in :meth:`acquire` and, if the request was sent on it before the close was seen,
 by the exchange's retry-on-reused-connection rule.  Expired idle connections are closed by a sweep
 that runs only while there are idle connections.
+
+A target named by a host name gets a :class:`~litemesh.proxy.resolve.HostResolver`: new
+connections go to its cached addresses (the next one on a connect failure) instead of resolving
+the name on every connect; an IP literal is connected to directly.
 """
 from __future__ import annotations
 
 import asyncio
 from typing import TYPE_CHECKING
 
+from ..config.units import is_ip_literal
 from ..errors import UpstreamError
+from .resolve import DEFAULT_RESOLVE_INTERVAL, HostResolver
 
 if TYPE_CHECKING:
     from .upstream import UpstreamConnection
@@ -20,10 +26,11 @@ if TYPE_CHECKING:
 
 class UpstreamPool:
     __slots__ = ("loop", "host", "port", "max_idle", "idle_timeout", "max_requests", "connect_timeout",
-                 "idle", "_sweep", "opened", "closed")
+                 "idle", "_sweep", "opened", "closed", "resolver")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, *, max_idle: int = 1024,
-                 idle_timeout: float = 60.0, max_requests: int = 0, connect_timeout: float = 5.0) -> None:
+                 idle_timeout: float = 60.0, max_requests: int = 0, connect_timeout: float = 5.0,
+                 resolve_interval: float = DEFAULT_RESOLVE_INTERVAL, service: str = "") -> None:
         self.loop = loop
         self.host = host
         self.port = port
@@ -35,6 +42,18 @@ class UpstreamPool:
         self._sweep: asyncio.TimerHandle | None = None
         self.opened = 0  # connections ever opened (tests and metrics)
         self.closed = False
+        self.resolver = None if is_ip_literal(host) else HostResolver(loop, host, port, interval=resolve_interval,
+                                                                      service=service)
+
+    @property
+    def resolve_interval(self) -> float:
+        resolver = self.resolver
+        return resolver.interval if resolver is not None else DEFAULT_RESOLVE_INTERVAL
+
+    @resolve_interval.setter
+    def resolve_interval(self, value: float) -> None:  # a reload may change it (PoolRegistry.get)
+        if self.resolver is not None:
+            self.resolver.interval = value
 
     def acquire(self) -> "UpstreamConnection | None":
         """An idle connection that still looks usable, or None."""
@@ -53,13 +72,13 @@ class UpstreamPool:
         return None
 
     async def connect(self) -> "UpstreamConnection":
-        from .upstream import UpstreamConnection
+        """A new connection; the connect timeout covers waiting for a lookup and every address tried.
 
+        Raises:
+            UpstreamError: 504 on timeout, 502 when no address accepts or the host does not resolve.
+        """
         try:
-            _, conn = await asyncio.wait_for(
-                self.loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port),
-                self.connect_timeout,
-            )
+            conn = await asyncio.wait_for(self._open(), self.connect_timeout)
         except asyncio.TimeoutError:
             raise UpstreamError(504, "upstream_connect_timeout", "upstream connect timed out", retryable=True) from None
         except OSError as exc:
@@ -67,6 +86,26 @@ class UpstreamPool:
                                 retryable=True) from None
         self.opened += 1
         return conn
+
+    async def _open(self) -> "UpstreamConnection":
+        from .upstream import UpstreamConnection
+
+        def factory() -> UpstreamConnection:
+            return UpstreamConnection(self)
+
+        if self.resolver is None:
+            _, conn = await self.loop.create_connection(factory, self.host, self.port)
+            return conn
+        failure: OSError | None = None
+        for family, _, proto, _, sockaddr in await self.resolver.resolve():
+            try:  # a numeric host: the loop connects without a lookup of its own
+                _, conn = await self.loop.create_connection(factory, sockaddr[0], sockaddr[1], family=family,
+                                                            proto=proto)
+                return conn
+            except OSError as exc:
+                failure = exc
+        assert failure is not None  # resolve() returns at least one address or raises
+        raise failure
 
     def release(self, conn: "UpstreamConnection") -> None:
         """Take back a connection whose exchange finished cleanly; close it if we keep enough."""
@@ -104,6 +143,8 @@ class UpstreamPool:
 
     def close(self) -> None:
         self.closed = True
+        if self.resolver is not None:
+            self.resolver.close()
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
@@ -123,7 +164,8 @@ class PoolRegistry:
         key = (service, host, port)
         pool = self.pools.get(key)
         if pool is None:
-            pool = self.pools[key] = UpstreamPool(self.loop, host, port, **settings)  # type: ignore[arg-type]
+            pool = self.pools[key] = UpstreamPool(self.loop, host, port, service=service,
+                                                  **settings)  # type: ignore[arg-type]
         else:
             for name, value in settings.items():
                 setattr(pool, name, value)

@@ -107,7 +107,7 @@ def _service(spec: "ServiceSpec", pools: "PoolRegistry", target_slots: Mapping[s
     for target in spec.targets:
         pool = pools.get(spec.name, target.host, target.port, max_idle=spec.pool.max_idle,
                          idle_timeout=spec.pool.idle_timeout, max_requests=spec.pool.max_requests,
-                         connect_timeout=spec.timeouts.connect)
+                         connect_timeout=spec.timeouts.connect, resolve_interval=spec.resolve_interval)
         host_header = (spec.host_header or _authority(target.host, target.port)).encode("ascii")
         targets.append(Target(target.host, target.port, target.weight, pool, host_header,
                               target_slots.get(target_key(spec.name, target.host, target.port), -1)))

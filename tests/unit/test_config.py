@@ -12,6 +12,8 @@ from litemesh.config import (EXAMPLE_CONFIG_PATH, ConfigError, ConfigIssue, Gate
                              ListenerSpec, RespondSpec, RouteSpec, ServerSpec, ServerTimeouts,
                              TargetSpec, json_schema, load_config, load_config_text, parse_address,
                              parse_duration, parse_size)
+from litemesh.config.loader import route_match_key
+from litemesh.config.units import parse_target
 
 NO_ENV: dict[str, str] = {}
 
@@ -415,11 +417,240 @@ def test_service_errors():
     assert "duplicate target" in found[1].message
 
 
+# ------------------------------------------------------------------ targets (issue 7, point 11)
+
+@pytest.mark.parametrize("text, expected", [
+    ("127.0.0.1:8080", ("127.0.0.1", 8080)), ("users.internal:9000", ("users.internal", 9000)),
+    ("[::1]:80", ("::1", 80)), ("http://users.internal:8080", ("users.internal", 8080)),
+    ("http://users.internal", ("users.internal", 80)), ("HTTP://Users.Internal", ("Users.Internal", 80)),
+    ("http://127.0.0.1", ("127.0.0.1", 80)), ("http://127.0.0.1:9", ("127.0.0.1", 9)),
+    ("http://[::1]", ("::1", 80)), ("http://[fd00::5]:8080", ("fd00::5", 8080)), (" http://a:1 ", ("a", 1)),
+])
+def test_parse_target_good(text, expected):
+    assert parse_target(text) == expected
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("https://api.internal", "https:// targets are not supported yet: upstream TLS is not implemented"),
+    ("HTTPS://api.internal:443", "https:// targets are not supported yet: upstream TLS is not implemented"),
+    ("ftp://files.internal", "unsupported scheme 'ftp://' (only http:// is supported)"),
+    ("ws://a:80", "unsupported scheme 'ws://'"),
+    ("http://a:80/", "must not have a path ('/')"),
+    ("http://a/api/v1", "must not have a path ('/api/v1')"),
+    ("http://a:80?x=1", "must not have a query ('?x=1')"),
+    ("http://a#top", "must not have a fragment ('#top')"),
+    ("http://user:secret@a:80", "must not have user info"),
+    ("http://", "missing host"),
+    ("http://:80", "missing host"),
+    ("http://a:", "port must be a number"),
+    ("http://a:0", "port must be in 1..65535"),
+    ("http://a:65536", "port must be in 1..65535"),
+    ("http://::1", "IPv6 hosts must be written as '[addr]:port'"),
+    ("http://[::1", "expected '[ipv6]:port'"),
+    ("http://[nope]", "bad IPv6 address"),
+    ("http://bad host", "bad host"),
+    ("users.internal", "expected 'host:port'"),
+    ("[::1]", "expected '[ipv6]:port'"),
+])
+def test_parse_target_bad(bad, message):
+    with pytest.raises(ValueError) as info:
+        parse_target(bad)
+    assert message in str(info.value)
+
+
+def test_target_forms_in_a_config():
+    text = """\
+        services:
+          - name: s
+            targets:
+              - http://users.internal
+              - HTTP://users.internal:8080
+              - address: http://[::1]:9000
+                weight: 2
+              - 10.0.0.1:81
+        """
+    targets = load(text).services[0].targets
+    assert [(t.address, t.host, t.port, t.weight) for t in targets] == [
+        ("http://users.internal", "users.internal", 80, 1), ("HTTP://users.internal:8080", "users.internal", 8080, 1),
+        ("http://[::1]:9000", "::1", 9000, 2), ("10.0.0.1:81", "10.0.0.1", 81, 1)]
+
+
+def test_resolve_interval():
+    assert load(BASE).services[0].resolve_interval == 30.0
+    text = "services:\n  - name: s\n    targets: [a:1]\n    resolve_interval: 2m\n"
+    assert load(text).services[0].resolve_interval == 120.0
+    issue = only_issue("services:\n  - name: s\n    targets: [a:1]\n    resolve_interval: 0s\n")
+    assert (issue.path, issue.line) == ("services[0].resolve_interval", 4)
+
+
+def test_refused_target_urls_are_located_like_other_errors():
+    text = """\
+        services:
+          - name: s
+            targets:
+              - https://secure.internal
+              - address: https://secure.internal:8443
+              - http://a:80/api
+        """
+    found = issues(text)
+    assert [(i.path, i.line, i.column) for i in found] == [
+        ("services[0].targets[0].address", 4, 9), ("services[0].targets[1].address", 5, 18),
+        ("services[0].targets[2].address", 6, 9)]
+    tls = "https:// targets are not supported yet: upstream TLS is not implemented"
+    assert found[0].message == found[1].message == tls
+    assert str(found[0]) == f"gw.yaml:4:9: services[0].targets[0].address: {tls}"
+    assert "must not have a path ('/api')" in found[2].message
+
+
+@pytest.mark.parametrize("first, second", [
+    ("http://a:80", "a:80"), ("http://a", "a:80"), ("http://API.internal", "api.internal:80"),
+    ("a:8080", "http://A:8080"), ("[::1]:80", "http://[0:0::1]"), ("http://[::1]", "[::1]:80"),
+])
+def test_duplicate_targets_whatever_the_spelling(first, second):
+    issue = only_issue(f"services:\n  - name: s\n    targets: ['{first}', '{second}']\n")
+    assert (issue.path, issue.message) == ("services[0].targets[1].address", "duplicate target (same as targets[0])")
+
+
+@pytest.mark.parametrize("first, second", [("http://a", "a:8080"), ("http://a", "http://b"), ("[::1]:80", "[::2]:80")])
+def test_distinct_targets_are_not_duplicates(first, second):
+    assert len(load(f"services:\n  - name: s\n    targets: ['{first}', '{second}']\n").services[0].targets) == 2
+
+
+# ------------------------------------------------------------------ duplicate routes (issue 7, point 12)
+
+def test_duplicate_route_names_both_routes_at_the_second_ones_line():
+    text = with_routes("""\
+        - name: health
+          paths: [/healthz]
+          respond: {status: 200}
+        - name: web
+          paths: [/web]
+          service: svc
+        - name: users
+          paths: [/api]
+          service: svc
+        - name: orders
+          paths: [/orders]
+          service: svc
+        - name: legacy
+          paths: [/old]
+          service: svc
+        - name: users-v2
+          paths: [/api]
+          service: svc
+        """)
+    issue = only_issue(text)
+    assert issue.path == "routes[5].paths[0]"
+    assert issue.message == "duplicate of route 'users' (routes[2]): same hosts, methods, path '/api' and priority"
+    assert issue.line == line_of(text, "- name: users-v2") + 1
+    assert str(issue) == (f"gw.yaml:{issue.line}:{issue.column}: routes[5].paths[0]: duplicate of route 'users' "
+                          "(routes[2]): same hosts, methods, path '/api' and priority")
+
+
+@pytest.mark.parametrize("first, second", [
+    # hosts and methods as sets: order, repeats and case do not count
+    ("{hosts: [a.example.com, B.example.com], paths: [/api]}",
+     "{hosts: [b.example.com, A.example.com, a.example.com], paths: [/api]}"),
+    ("{methods: [GET, POST], paths: [/api]}", "{methods: [post, get, GET], paths: [/api]}"),
+    ("{hosts: ['*.example.com'], methods: [GET], paths: [/api], priority: 3}",
+     "{hosts: ['*.EXAMPLE.com'], methods: [GET], paths: [/api], priority: 3}"),
+    # parameter names only label the capture
+    ("{paths: ['/users/{id}/orders']}", "{paths: ['/users/{user_id}/orders']}"),
+    ("{paths: ['=/users/{id}']}", "{paths: ['=/users/{uid}']}"),
+    # the same regex, exact and trailing-slash prefix spellings
+    ("{paths: ['~^/v[0-9]+/']}", "{paths: ['~^/v[0-9]+/']}"),
+    ("{paths: ['=/api/']}", "{paths: ['=/api/']}"),
+    ("{paths: [/api/]}", "{paths: [/api/]}"),
+    # the default path "/" written or not
+    ("{}", "{paths: [/]}"),
+])
+def test_duplicate_routes(first, second):
+    text = with_routes(f"- {{name: one, service: svc, {first[1:]}\n- {{name: two, service: svc, {second[1:]}\n")
+    issue = only_issue(text)
+    assert issue.path == "routes[1].paths[0]" and issue.line == line_of(text, "name: two")
+    assert issue.message.startswith("duplicate of route 'one' (routes[0]): same hosts, methods, path ")
+
+
+def test_duplicate_with_another_parameter_name_says_both_spellings():
+    text = with_routes("- {name: one, service: svc, paths: ['/u/{id}']}\n"
+                       "- {name: two, service: svc, paths: [/other, '/u/{uid}']}\n")
+    issue = only_issue(text)
+    assert issue.path == "routes[1].paths[1]"
+    assert issue.message == ("duplicate of route 'one' (routes[0]): same hosts, methods, path '/u/{uid}' "
+                             "(same as '/u/{id}' to the router) and priority")
+
+
+@pytest.mark.parametrize("first, second", [
+    ("{paths: [/api]}", "{paths: [/api], priority: 1}"),              # a deliberate override
+    ("{paths: [/api]}", "{paths: [/api], methods: [GET]}"),           # any method vs GET only
+    ("{paths: [/api], methods: [GET]}", "{paths: [/api], methods: [GET, HEAD]}"),
+    ("{paths: [/api]}", "{paths: [/api], hosts: [a.example.com]}"),   # any host vs one
+    ("{paths: [/api], hosts: [a.example.com]}", "{paths: [/api], hosts: ['*.a.example.com']}"),
+    ("{paths: [/api]}", "{paths: [/api/]}"),      # /api also matches "/api" itself, /api/ does not
+    ("{paths: [/api]}", "{paths: [=/api]}"),      # prefix vs exact
+    ("{paths: [=/api]}", "{paths: [=/api/]}"),
+    ("{paths: [/api]}", "{paths: [/API]}"),       # literal segments are case-sensitive
+    ("{paths: ['/u/{id}']}", "{paths: ['/u/id']}"),   # a parameter is not a literal
+    ("{paths: ['~^/api']}", "{paths: ['~^/api$']}"),
+    ("{paths: ['/api']}", "{paths: ['~/api']}"),
+])
+def test_not_duplicate_routes(first, second):
+    text = with_routes(f"- {{name: one, service: svc, {first[1:]}\n- {{name: two, service: svc, {second[1:]}\n")
+    assert len(load(text).routes) == 2
+
+
+def test_a_route_repeating_its_own_path_is_not_a_duplicate_route():
+    assert load(with_routes("- {name: one, service: svc, paths: [/a, /a, '/u/{x}', '/u/{y}']}\n")).routes
+
+
+def test_every_duplicate_path_is_reported_and_invalid_routes_take_no_part():
+    text = with_routes("""\
+        - {name: one, service: svc, paths: [/a, /b]}
+        - {name: two, service: nope, paths: [/a]}
+        - {name: three, service: svc, paths: [/b, /c, /a]}
+        - {name: four, service: svc, paths: [/c]}
+        """)
+    found = issues(text)
+    assert [(i.path, i.message.split(":")[0]) for i in found] == [
+        ("routes[1].service", "unknown service 'nope'"),
+        ("routes[2].paths[0]", "duplicate of route 'one' (routes[0])"),
+        ("routes[2].paths[2]", "duplicate of route 'one' (routes[0])"),
+        ("routes[3].paths[0]", "duplicate of route 'three' (routes[2])"),
+    ]
+
+
+TRIE_PROBES = ["/", "/api", "/api/", "/api/x", "/API", "/users/7", "/users/7/", "/users/7/orders", "/u/7", "/u/id",
+               "/v2/x", "/x"]
+
+
+@pytest.mark.parametrize("impl", ["py", "c"])
+@pytest.mark.parametrize("a, b", [
+    ("/users/{id}", "/users/{user_id}"), ("=/users/{id}", "=/users/{uid}"), ("/users/{a}/orders", "/users/{b}/orders"),
+    ("/api/", "/api/"), ("/api", "/api/"), ("/api", "=/api"), ("=/api", "=/api/"), ("/api", "/API"),
+    ("/u/{id}", "/u/id"),
+    ("/", "=/"), ("~^/v[0-9]+/", "~^/v[0-9]+/"), ("~^/api", "~^/api$"),
+])
+def test_route_match_key_agrees_with_the_trie(impl, a, b):
+    """Two patterns get the same key exactly when the route trie matches them on the same paths."""
+    from litemesh.algo.trie import RouteTrieC, RouteTriePy
+    trie_cls = RouteTriePy if impl == "py" else RouteTrieC
+    if trie_cls is None:
+        pytest.skip("compiled trie not built")
+
+    def matched(pattern: str) -> list[bool]:
+        trie = trie_cls()
+        trie.add(0, pattern)
+        return [trie.match("h", "GET", probe) is not None for probe in TRIE_PROBES]
+
+    assert (route_match_key(a) == route_match_key(b)) == (matched(a) == matched(b))
+
+
 def test_unknown_service_reference():
     text = with_routes("""\
         - name: a
           service: svc
         - name: b
+          paths: [/b]
           service: svc
         - name: c
           service: x
@@ -714,7 +945,7 @@ def test_json_schema_shape():
     assert re.match(pattern, "64MiB") and not re.match(pattern, "64 apples")
     assert "port" not in defs["ListenerSpec"]["properties"] and "host" not in defs["TargetSpec"]["properties"]
     target_items = defs["ServiceSpec"]["properties"]["targets"]["items"]["anyOf"]
-    assert {"type": "string", "description": "'host:port' shorthand"} in target_items
+    assert {"type": "string", "description": "'host:port' or 'http://host[:port]' shorthand"} in target_items
     assert defs["RouteSpec"]["additionalProperties"] is False
 
 
