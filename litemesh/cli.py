@@ -17,6 +17,7 @@ from .logs import setup_logging
 from .master.cpus import worker_count
 from .master.master import Master
 from .master.pidfile import PidFileError, alive, default_pid_file, read_pid
+from .plural import plural
 from .server.worker import run_worker
 
 
@@ -40,6 +41,8 @@ def _load_or_exit(path: str) -> GatewayConfig:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="litemesh", message="%(prog)s %(version)s",
+                      help="Print the version and exit (`litemesh version -v` says more).")
 def main() -> None:
     """LiteMesh: an API gateway and edge proxy."""
 
@@ -54,7 +57,8 @@ def main() -> None:
 @click.option("--log-file", default=None, help="Log to this file (reopened on SIGUSR1) instead of stderr.")
 @click.option("--single-process", is_flag=True,
               help="Debugging: serve in this one process (no master, admin API or shared memory).")
-@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]), help="Least severe messages logged.")
 def run(config_path: str | None, listen: str | None, upstream: str | None, workers: str | None,
         cpu_affinity: bool | None, pid_file: str | None, log_file: str | None, single_process: bool,
         log_level: str) -> None:
@@ -94,10 +98,10 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
 
 def _announce(config: GatewayConfig, ports: list[int], master: "Master | None", workers: int) -> None:
     pid = os.getpid()
-    where = f"master pid {pid}, {workers} worker{'s' if workers != 1 else ''}" if master else f"pid {pid}"
+    where = f"master pid {pid}, {plural(workers, 'worker')}" if master else f"pid {pid}"
     for listener, port in zip(config.listeners, ports):
         click.echo(f"litemesh {__version__} listening on http://{listener.host}:{port} "
-                   f"({len(config.routes)} routes, {where})", err=True)
+                   f"({plural(len(config.routes), 'route')}, {where})", err=True)
     if master is not None and master.admin_port:
         click.echo(f"admin API on http://{config.admin.host}:{master.admin_port} (/status /ready /metrics /reload)",
                    err=True)
@@ -118,7 +122,7 @@ def _signal_running(config_path: str | None, pid_file: str | None, signum: int) 
 
 @main.command()
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="The running gateway's config.")
-@click.option("--pid-file", default=None)
+@click.option("--pid-file", default=None, help="The running master's pid file (instead of finding it from -c).")
 def reload(config_path: str | None, pid_file: str | None) -> None:
     """Reload a running gateway's config (SIGHUP to its master); errors go to its log and /status."""
     pid = _signal_running(config_path, pid_file, signal.SIGHUP)
@@ -127,7 +131,7 @@ def reload(config_path: str | None, pid_file: str | None) -> None:
 
 @main.command()
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="The running gateway's config.")
-@click.option("--pid-file", default=None)
+@click.option("--pid-file", default=None, help="The running master's pid file (instead of finding it from -c).")
 @click.option("--fast", is_flag=True, help="Do not drain: stop at once (SIGINT).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the master to exit.")
 def stop(config_path: str | None, pid_file: str | None, fast: bool, timeout: float) -> None:
@@ -143,12 +147,13 @@ def stop(config_path: str | None, pid_file: str | None, fast: bool, timeout: flo
 
 
 @main.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="gateway.yaml to validate.")
 def check(config_path: str) -> None:
     """Validate a config file: every error with file, line and field; exit 1 if any."""
     config = _load_or_exit(config_path)
-    click.echo(f"{config_path}: OK ({len(config.listeners)} listeners, {len(config.services)} services, "
-               f"{len(config.routes)} routes)")
+    click.echo(f"{config_path}: OK ({plural(len(config.listeners), 'listener')}, "
+               f"{plural(len(config.services), 'service')}, {plural(len(config.routes), 'route')})")
 
 
 @main.command()
@@ -180,8 +185,8 @@ def version(verbose: bool) -> None:
 
 
 @main.command()
-@click.option("-c", "--config", "config_path", default=str(EXAMPLE_CONFIG_PATH), show_default=True,
-              type=click.Path(dir_okay=False))
+@click.option("-c", "--config", "config_path", default=str(EXAMPLE_CONFIG_PATH),
+              show_default="litemesh/config/example.yaml", type=click.Path(dir_okay=False), help="Gateway config to serve in front of the demo upstreams.")
 def demo(config_path: str) -> None:
     """Start the demo upstreams and the gateway on the example config, and print URLs to try."""
     from .demo.upstreams import run_demo_upstreams

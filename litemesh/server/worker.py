@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from .._gc import freeze_new_snapshot, freeze_startup_heap
 from ..config import ConfigError, GatewayConfig
 from ..logs import reopen_log_files
+from ..plural import plural
 from ..proxy.pool import PoolRegistry
 from ..proxy.snapshot import compile_snapshot, compile_snapshot_sliced
 from .listener import listening_socket
@@ -135,7 +136,7 @@ class Worker:
         if how == "drain" and state is not None:
             drained = await state.drain(state.snapshot.timeouts.drain)
             if not drained:
-                log.warning("drain timeout: closing %d connections", len(state.connections))
+                log.warning("drain timeout: closing %s", plural(len(state.connections), "connection"))
         if state is not None:
             for conn in list(state.connections):
                 conn.transport.abort()
