@@ -18,6 +18,7 @@ from .master.cpus import worker_count
 from .master.master import Master
 from .master.pidfile import PidFileError, alive, default_pid_file, read_pid
 from .plural import plural
+from .server.privileges import PrivilegeError, RunAs, check_can_switch, resolve
 from .server.worker import run_worker
 
 
@@ -30,6 +31,19 @@ def _quick_config(listen: str, upstream: str) -> GatewayConfig:
             # port, printed in the start-up banner
             "admin: {address: '127.0.0.1:0'}\n")
     return load_config_text(text, "<command line>")
+
+
+def _run_as_or_exit(config: GatewayConfig) -> RunAs | None:
+    """``server.user``/``group`` resolved, after checking that this process can switch to them."""
+    if not config.server.user:
+        return None
+    try:
+        run_as = resolve(config.server.user, config.server.group)
+        check_can_switch(run_as)
+    except PrivilegeError as error:
+        click.echo(f"litemesh: {error}", err=True)
+        sys.exit(1)
+    return run_as
 
 
 def _load_or_exit(path: str) -> GatewayConfig:
@@ -74,11 +88,17 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
             raise click.UsageError(str(error)) from None
     else:
         raise click.UsageError("give -c FILE, or --listen and --upstream")
+    run_as = _run_as_or_exit(config)
     log_file = log_file if log_file is not None else config.server.log_file
-    setup_logging(log_level, log_file)
+    setup_logging(log_level, log_file, owner=(run_as.uid, run_as.gid) if run_as else None)
     if single_process:
         reload = (lambda: load_config(config_path)) if config_path else None  # noqa: E731
-        run_worker(config, reload=reload, on_ready=lambda worker: _announce(config, worker.ports, None, 1))
+        try:
+            run_worker(config, reload=reload, on_ready=lambda worker: _announce(config, worker.ports, None, 1),
+                       run_as=run_as)
+        except PrivilegeError as error:
+            click.echo(f"litemesh: {error}", err=True)
+            sys.exit(1)
         return
     try:
         count = worker_count(workers if workers is not None else config.server.workers)

@@ -88,6 +88,8 @@ class Master:
         self.pid_file = pid_file
         self.log_level = log_level
         self.log_file = log_file
+        # fixed at start: a worker restarted after a reload that changed server.user matches the others
+        self.run_as = (config.server.user, config.server.group)
         self.announce = announce  # callable(master) once every worker is ready
         self.generation = 1
         self.started = time.time()
@@ -246,6 +248,8 @@ class Master:
                "--log-level", self.log_level]
         if self.log_file:
             cmd += ["--log-file", self.log_file]
+        if self.run_as[0]:
+            cmd += ["--user", self.run_as[0], "--group", self.run_as[1]]
         if self.cpu_affinity:
             cmd += ["--cpu", str(self._cpus[index % len(self._cpus)])]
         try:
