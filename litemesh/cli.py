@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -206,18 +207,80 @@ def version(verbose: bool) -> None:
 
 @main.command()
 @click.option("-c", "--config", "config_path", default=str(EXAMPLE_CONFIG_PATH),
-              show_default="litemesh/config/example.yaml", type=click.Path(dir_okay=False), help="Gateway config to serve in front of the demo upstreams.")
-def demo(config_path: str) -> None:
+              show_default="litemesh/config/example.yaml", type=click.Path(dir_okay=False),
+              help="Gateway config to serve in front of the demo upstreams.")
+@click.option("--listen", metavar="HOST:PORT", help="Move the first listener here (port 0 = any free port).")
+@click.option("--admin", metavar="HOST:PORT", help="Move the admin API here (port 0 = any free port).")
+@click.option("--upstream-ports", metavar="P1,P2,P3",
+              help="Ports of the demo upstreams users-1, users-2, orders-1 (default 9101,9102,9103; "
+                   "0 = any free port); the config's targets follow them.")
+def demo(config_path: str, listen: str | None, admin: str | None, upstream_ports: str | None) -> None:
     """Start the demo upstreams and the gateway on the example config, and print URLs to try."""
-    from .demo.upstreams import run_demo_upstreams
+    from .demo.upstreams import DEMO_PORTS
 
     setup_logging("info")
-    config = _load_or_exit(config_path)
-    upstreams = multiprocessing.get_context("fork").Process(target=run_demo_upstreams, daemon=True)
+    ports = dict(DEMO_PORTS)
+    if upstream_ports:
+        from .demo.ports import parse_port_list
+
+        try:
+            ports = dict(zip(DEMO_PORTS, parse_port_list(upstream_ports, len(DEMO_PORTS))))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--upstream-ports") from None
+    upstreams, bound = _start_demo_upstreams(ports)
+    try:
+        with tempfile.TemporaryDirectory(prefix="litemesh-demo-") as directory:
+            if listen or admin or bound != DEMO_PORTS:
+                config_path = _relocated_demo_config(config_path, directory, listen, admin, bound)
+            _run_demo(config_path, bound)
+    finally:
+        upstreams.terminate()
+        upstreams.join(2)
+
+
+def _start_demo_upstreams(ports: dict[str, int]) -> tuple[multiprocessing.process.BaseProcess, dict[str, int]]:
+    """Fork the demo upstreams and wait until they listen: the gateway starts with its targets up."""
+    from .demo.upstreams import run_demo_upstreams
+
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    upstreams = context.Process(target=run_demo_upstreams, args=(ports, sender), daemon=True)
     upstreams.start()
+    sender.close()  # ours: the child's copy is the only writer left, so its exit reads as EOF
+    try:
+        answer = receiver.recv() if receiver.poll(30) else {"error": "demo upstreams did not start within 30 s"}
+    except EOFError:
+        answer = {"error": "demo upstreams exited at start-up"}
+    if "error" in answer:
+        upstreams.terminate()
+        click.echo(f"litemesh: {answer['error']}", err=True)
+        sys.exit(1)
+    return upstreams, answer["ports"]
+
+
+def _relocated_demo_config(config_path: str, directory: str, listen: str | None, admin: str | None,
+                           bound: dict[str, int]) -> str:
+    from .demo.ports import relocated_config
+    from .demo.upstreams import DEMO_PORTS
+
+    moves = {DEMO_PORTS[name]: port for name, port in bound.items()}
+    try:
+        text = Path(config_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        click.echo(f"{config_path}: cannot read configuration: {error}", err=True)
+        sys.exit(1)
+    relocated = Path(directory) / "gateway.yaml"
+    relocated.write_text(relocated_config(text, listen=listen, admin=admin, upstream_moves=moves), encoding="utf-8")
+    click.echo(f"demo config {config_path} moved to other ports: {relocated}", err=True)
+    return str(relocated)
+
+
+def _run_demo(config_path: str, upstreams: dict[str, int]) -> None:
+    config = _load_or_exit(config_path)
     listener = config.listeners[0]
     base = f"http://{listener.host}:{listener.port}"
-    click.echo(f"\nLiteMesh demo ({Path(config_path).name}); demo upstreams on 127.0.0.1:9101-9103. Try:\n"
+    where = ", ".join(f"{name} 127.0.0.1:{port}" for name, port in upstreams.items())
+    click.echo(f"\nLiteMesh demo ({Path(config_path).name}); demo upstreams {where}. Try:\n"
                f"  curl -i {base}/api/users            # strip_prefix, round robin over users-1/users-2\n"
                f"  curl -i {base}/api/users/42         # exact route with a {{id}} param, rewritten to /users/42\n"
                f"  curl -i -X POST -d '{{\"item\":1}}' {base}/api/orders\n"
@@ -232,8 +295,4 @@ def demo(config_path: str) -> None:
     master = Master(config, config_path=config_path, config_text=Path(config_path).read_text(encoding="utf-8"),
                     workers=count, pid_file=default_pid_file(config),
                     announce=lambda m: _announce(m.config, [l.port for l in m.config.listeners], m, count))
-    try:
-        master.run()
-    finally:
-        upstreams.terminate()
-        upstreams.join(2)
+    master.run()
