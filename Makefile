@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: all install compile debug run test test-compiled test-pure bench bench-workers bench-micro clean distclean
+.PHONY: all install compile debug run test test-compiled test-pure bench bench-workers bench-locust bench-micro clean distclean
 
 all: install
 
@@ -46,6 +46,11 @@ bench: install
 bench-workers: install
 	bash bench/install-deps.sh
 	$(PY) bench/workers.py $(BENCH_ARGS)
+
+# locust (the `bench` extra) against the demo: BENCH_ARGS="--time 60s --users 50", "--host URL", "--mix origin"
+bench-locust: install
+	$(PIP) install -q -e ".[bench]"
+	$(PY) bench/locust_run.py $(BENCH_ARGS)
 
 bench-micro: install
 	$(PIP) install -q pytest-benchmark

@@ -1,64 +1,52 @@
-"""Realistic mixed load for a running LiteMesh gateway (locust; optional, `pip install locust`).
+"""Realistic mixed load for a running LiteMesh gateway (locust; `pip install -e ".[bench]"`).
 
-  locust -f bench/locustfile.py --host http://127.0.0.1:8080 --headless -u 200 -r 50 -t 60s
+  make bench-locust                                    # starts the demo, 20 s headless, fails on any failure
+  locust -f bench/locustfile.py --host http://127.0.0.1:8080 --headless -u 50 -r 10 -t 60s
+  locust -f bench/locustfile.py --host http://127.0.0.1:8080 --mix origin ...
 
-Request mix (task weights):
-  60%  GET  /                                         small fixed body
-  20%  GET  /api/v1/users/{id}/orders/{order_id}      path parameters
-  10%  POST /api/v1/orders                            JSON body
-   5%  GET  /10k                                      10 KiB body
-   5%  GET  /no-such-route/{n}                        404 expected (counted as success)
+Every request comes from a mix of bench/loadmix.py (`--mix`, or LOCUST_MIX):
 
-bench/origin.py answers all of these (`/`, `/10k`, anything under /api/, 404 elsewhere), so
-`python bench/origin.py --port 9000` plus a gateway routing `/` to it is a complete setup.
-Environment: LOCUST_USER_ID_MAX (default 100000) bounds the generated ids.
+  demo (default)  `make run` / `litemesh demo`: the example config's routes in front of the demo
+                  upstreams: /api/users, /api/users/{id}, /api/users/{id}/orders, POST /api/orders,
+                  /api/orders/{id}, /healthz, and the expected 403 (/internal), 301 (/docs/v1) and 404
+  origin          a catch-all route to bench/origin.py: /, /api/v1/users/{id}/orders/{order_id},
+                  POST /api/v1/orders, /10k, and an expected 404
+
+Each request counts as a success only with the status its mix expects (redirects are not
+followed), so a run against the right setup reports 0 failures.
 """
-import json
-import os
 import random
+import sys
+from pathlib import Path
 
-from locust import FastHttpUser, between, task
+from locust import FastHttpUser, between, events, task
 
-ID_MAX = int(os.environ.get("LOCUST_USER_ID_MAX", "100000"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/loadmix.py, wherever locust runs from
+from loadmix import MIXES  # noqa: E402
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser):  # type: ignore[no-untyped-def]
+    parser.add_argument("--mix", choices=sorted(MIXES), default="demo", env_var="LOCUST_MIX",
+                        help="Request mix of bench/loadmix.py: 'demo' (make run) or 'origin' (bench/origin.py)")
 
 
 class GatewayUser(FastHttpUser):
     # Small think time: each simulated user is a client that sends a request every ~10-50 ms.
     wait_time = between(0.01, 0.05)
 
-    @task(60)
-    def get_small(self):
-        self.client.get("/", name="GET / (small)")
+    def on_start(self) -> None:
+        options = self.environment.parsed_options
+        self.mix = MIXES[getattr(options, "mix", None) or "demo"]
+        self.rng = random.Random()
 
-    @task(20)
-    def get_with_params(self):
-        uid, oid = random.randint(1, ID_MAX), random.randint(1, ID_MAX)
-        self.client.get(f"/api/v1/users/{uid}/orders/{oid}",
-                        name="GET /api/v1/users/{id}/orders/{order_id}")
-
-    @task(10)
-    def post_json(self):
-        order = {
-            "customer_id": random.randint(1, ID_MAX),
-            "items": [{"sku": f"SKU-{random.randint(1000, 9999)}",
-                       "qty": random.randint(1, 5)} for _ in range(random.randint(1, 4))],
-            "currency": "EUR",
-            "note": "bench order",
-        }
-        self.client.post("/api/v1/orders", data=json.dumps(order),
-                         headers={"Content-Type": "application/json"},
-                         name="POST /api/v1/orders (json)")
-
-    @task(5)
-    def get_10k(self):
-        self.client.get("/10k", name="GET /10k")
-
-    @task(5)
-    def get_404(self):
-        with self.client.get(f"/no-such-route/{random.randint(1, ID_MAX)}",
-                             name="GET /no-such-route/{n} (404)",
-                             catch_response=True) as resp:
-            if resp.status_code == 404:
+    @task
+    def request(self) -> None:
+        call = self.mix.pick(self.rng)
+        path, body, headers = call.render(self.rng)
+        with self.client.request(call.method, path, name=call.name, data=body, headers=headers,
+                                 allow_redirects=False, catch_response=True) as resp:
+            if resp.status_code == call.status:
                 resp.success()
             else:
-                resp.failure(f"expected 404, got {resp.status_code}")
+                resp.failure(f"expected {call.status}, got {resp.status_code}")

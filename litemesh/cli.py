@@ -6,6 +6,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from .logs import setup_logging
 from .master.cpus import worker_count
 from .master.master import Master
 from .master.pidfile import PidFileError, alive, default_pid_file, read_pid
+from .plural import plural
+from .server.privileges import PrivilegeError, RunAs, check_can_switch, resolve
 from .server.worker import run_worker
 
 
@@ -32,6 +35,19 @@ def _quick_config(listen: str, upstream: str) -> GatewayConfig:
     return load_config_text(text, "<command line>")
 
 
+def _run_as_or_exit(config: GatewayConfig) -> RunAs | None:
+    """``server.user``/``group`` resolved, after checking that this process can switch to them."""
+    if not config.server.user:
+        return None
+    try:
+        run_as = resolve(config.server.user, config.server.group)
+        check_can_switch(run_as)
+    except PrivilegeError as error:
+        click.echo(f"litemesh: {error}", err=True)
+        sys.exit(1)
+    return run_as
+
+
 def _load_or_exit(path: str) -> GatewayConfig:
     try:
         return load_config(path)
@@ -41,6 +57,8 @@ def _load_or_exit(path: str) -> GatewayConfig:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="litemesh", message="%(prog)s %(version)s",
+                      help="Print the version and exit (`litemesh version -v` says more).")
 def main() -> None:
     """LiteMesh: an API gateway and edge proxy."""
 
@@ -55,7 +73,8 @@ def main() -> None:
 @click.option("--log-file", default=None, help="Log to this file (reopened on SIGUSR1) instead of stderr.")
 @click.option("--single-process", is_flag=True,
               help="Debugging: serve in this one process (no master, admin API or shared memory).")
-@click.option("--log-level", default="info", type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]), help="Least severe messages logged.")
 def run(config_path: str | None, listen: str | None, upstream: str | None, workers: str | None,
         cpu_affinity: bool | None, pid_file: str | None, log_file: str | None, single_process: bool,
         log_level: str) -> None:
@@ -71,12 +90,18 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
             raise click.UsageError(str(error)) from None
     else:
         raise click.UsageError("give -c FILE, or --listen and --upstream")
+    run_as = _run_as_or_exit(config)
     log_file = log_file if log_file is not None else config.server.log_file
-    setup_logging(log_level, log_file)
+    setup_logging(log_level, log_file, owner=(run_as.uid, run_as.gid) if run_as else None)
     log_target_warnings(config, text, config_path or "<command line>")  # unresolvable hosts, in the background
     if single_process:
         reload = (lambda: load_config(config_path)) if config_path else None  # noqa: E731
-        run_worker(config, reload=reload, on_ready=lambda worker: _announce(config, worker.ports, None, 1))
+        try:
+            run_worker(config, reload=reload, on_ready=lambda worker: _announce(config, worker.ports, None, 1),
+                       run_as=run_as)
+        except PrivilegeError as error:
+            click.echo(f"litemesh: {error}", err=True)
+            sys.exit(1)
         return
     try:
         count = worker_count(workers if workers is not None else config.server.workers)
@@ -96,10 +121,10 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
 
 def _announce(config: GatewayConfig, ports: list[int], master: "Master | None", workers: int) -> None:
     pid = os.getpid()
-    where = f"master pid {pid}, {workers} worker{'s' if workers != 1 else ''}" if master else f"pid {pid}"
+    where = f"master pid {pid}, {plural(workers, 'worker')}" if master else f"pid {pid}"
     for listener, port in zip(config.listeners, ports):
         click.echo(f"litemesh {__version__} listening on http://{listener.host}:{port} "
-                   f"({len(config.routes)} routes, {where})", err=True)
+                   f"({plural(len(config.routes), 'route')}, {where})", err=True)
     if master is not None and master.admin_port:
         click.echo(f"admin API on http://{config.admin.host}:{master.admin_port} (/status /ready /metrics /reload)",
                    err=True)
@@ -120,7 +145,7 @@ def _signal_running(config_path: str | None, pid_file: str | None, signum: int) 
 
 @main.command()
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="The running gateway's config.")
-@click.option("--pid-file", default=None)
+@click.option("--pid-file", default=None, help="The running master's pid file (instead of finding it from -c).")
 def reload(config_path: str | None, pid_file: str | None) -> None:
     """Reload a running gateway's config (SIGHUP to its master); errors go to its log and /status."""
     pid = _signal_running(config_path, pid_file, signal.SIGHUP)
@@ -129,7 +154,7 @@ def reload(config_path: str | None, pid_file: str | None) -> None:
 
 @main.command()
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="The running gateway's config.")
-@click.option("--pid-file", default=None)
+@click.option("--pid-file", default=None, help="The running master's pid file (instead of finding it from -c).")
 @click.option("--fast", is_flag=True, help="Do not drain: stop at once (SIGINT).")
 @click.option("--timeout", default=60.0, show_default=True, help="Seconds to wait for the master to exit.")
 def stop(config_path: str | None, pid_file: str | None, fast: bool, timeout: float) -> None:
@@ -145,7 +170,8 @@ def stop(config_path: str | None, pid_file: str | None, fast: bool, timeout: flo
 
 
 @main.command()
-@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False))
+@click.option("-c", "--config", "config_path", required=True, type=click.Path(dir_okay=False),
+              help="gateway.yaml to validate.")
 def check(config_path: str) -> None:
     """Validate a config file: every error with file, line and field; exit 1 if any.  Target host
     names that do not resolve are printed as warnings (exit 0: the config itself is valid)."""
@@ -153,9 +179,9 @@ def check(config_path: str) -> None:
     warnings = target_warnings(config, Path(config_path).read_text(encoding="utf-8"), config_path)
     for warning in warnings:
         click.echo(str(warning), err=True)
-    noted = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
-    click.echo(f"{config_path}: OK ({len(config.listeners)} listeners, {len(config.services)} services, "
-               f"{len(config.routes)} routes{noted})")
+    noted = f", {plural(len(warnings), 'warning')}" if warnings else ""
+    click.echo(f"{config_path}: OK ({plural(len(config.listeners), 'listener')}, "
+               f"{plural(len(config.services), 'service')}, {plural(len(config.routes), 'route')}{noted})")
 
 
 @main.command()
@@ -187,19 +213,81 @@ def version(verbose: bool) -> None:
 
 
 @main.command()
-@click.option("-c", "--config", "config_path", default=str(EXAMPLE_CONFIG_PATH), show_default=True,
-              type=click.Path(dir_okay=False))
-def demo(config_path: str) -> None:
+@click.option("-c", "--config", "config_path", default=str(EXAMPLE_CONFIG_PATH),
+              show_default="litemesh/config/example.yaml", type=click.Path(dir_okay=False),
+              help="Gateway config to serve in front of the demo upstreams.")
+@click.option("--listen", metavar="HOST:PORT", help="Move the first listener here (port 0 = any free port).")
+@click.option("--admin", metavar="HOST:PORT", help="Move the admin API here (port 0 = any free port).")
+@click.option("--upstream-ports", metavar="P1,P2,P3",
+              help="Ports of the demo upstreams users-1, users-2, orders-1 (default 9101,9102,9103; "
+                   "0 = any free port); the config's targets follow them.")
+def demo(config_path: str, listen: str | None, admin: str | None, upstream_ports: str | None) -> None:
     """Start the demo upstreams and the gateway on the example config, and print URLs to try."""
-    from .demo.upstreams import run_demo_upstreams
+    from .demo.upstreams import DEMO_PORTS
 
     setup_logging("info")
-    config = _load_or_exit(config_path)
-    upstreams = multiprocessing.get_context("fork").Process(target=run_demo_upstreams, daemon=True)
+    ports = dict(DEMO_PORTS)
+    if upstream_ports:
+        from .demo.ports import parse_port_list
+
+        try:
+            ports = dict(zip(DEMO_PORTS, parse_port_list(upstream_ports, len(DEMO_PORTS))))
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--upstream-ports") from None
+    upstreams, bound = _start_demo_upstreams(ports)
+    try:
+        with tempfile.TemporaryDirectory(prefix="litemesh-demo-") as directory:
+            if listen or admin or bound != DEMO_PORTS:
+                config_path = _relocated_demo_config(config_path, directory, listen, admin, bound)
+            _run_demo(config_path, bound)
+    finally:
+        upstreams.terminate()
+        upstreams.join(2)
+
+
+def _start_demo_upstreams(ports: dict[str, int]) -> tuple[multiprocessing.process.BaseProcess, dict[str, int]]:
+    """Fork the demo upstreams and wait until they listen: the gateway starts with its targets up."""
+    from .demo.upstreams import run_demo_upstreams
+
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    upstreams = context.Process(target=run_demo_upstreams, args=(ports, sender), daemon=True)
     upstreams.start()
+    sender.close()  # ours: the child's copy is the only writer left, so its exit reads as EOF
+    try:
+        answer = receiver.recv() if receiver.poll(30) else {"error": "demo upstreams did not start within 30 s"}
+    except EOFError:
+        answer = {"error": "demo upstreams exited at start-up"}
+    if "error" in answer:
+        upstreams.terminate()
+        click.echo(f"litemesh: {answer['error']}", err=True)
+        sys.exit(1)
+    return upstreams, answer["ports"]
+
+
+def _relocated_demo_config(config_path: str, directory: str, listen: str | None, admin: str | None,
+                           bound: dict[str, int]) -> str:
+    from .demo.ports import relocated_config
+    from .demo.upstreams import DEMO_PORTS
+
+    moves = {DEMO_PORTS[name]: port for name, port in bound.items()}
+    try:
+        text = Path(config_path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        click.echo(f"{config_path}: cannot read configuration: {error}", err=True)
+        sys.exit(1)
+    relocated = Path(directory) / "gateway.yaml"
+    relocated.write_text(relocated_config(text, listen=listen, admin=admin, upstream_moves=moves), encoding="utf-8")
+    click.echo(f"demo config {config_path} moved to other ports: {relocated}", err=True)
+    return str(relocated)
+
+
+def _run_demo(config_path: str, upstreams: dict[str, int]) -> None:
+    config = _load_or_exit(config_path)
     listener = config.listeners[0]
     base = f"http://{listener.host}:{listener.port}"
-    click.echo(f"\nLiteMesh demo ({Path(config_path).name}); demo upstreams on 127.0.0.1:9101-9103. Try:\n"
+    where = ", ".join(f"{name} 127.0.0.1:{port}" for name, port in upstreams.items())
+    click.echo(f"\nLiteMesh demo ({Path(config_path).name}); demo upstreams {where}. Try:\n"
                f"  curl -i {base}/api/users            # strip_prefix, round robin over users-1/users-2\n"
                f"  curl -i {base}/api/users/42         # exact route with a {{id}} param, rewritten to /users/42\n"
                f"  curl -i -X POST -d '{{\"item\":1}}' {base}/api/orders\n"
@@ -214,8 +302,4 @@ def demo(config_path: str) -> None:
     master = Master(config, config_path=config_path, config_text=Path(config_path).read_text(encoding="utf-8"),
                     workers=count, pid_file=default_pid_file(config),
                     announce=lambda m: _announce(m.config, [l.port for l in m.config.listeners], m, count))
-    try:
-        master.run()
-    finally:
-        upstreams.terminate()
-        upstreams.join(2)
+    master.run()

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from ..errors import ClientError, GatewayError, internal_error
 from ..http.request import ReaderLimits, RequestHead, RequestReader
 from ..http.writer import CONTINUE_100, local_response
+from ..plural import plural
 
 try:
     import orjson
@@ -233,8 +234,8 @@ class AdminServer:
             try:
                 await asyncio.wait_for(asyncio.shield(self._all_closed), self.close_timeout)
             except asyncio.TimeoutError:
-                log.warning("admin: %d connection(s) still busy after %.1fs, aborting",
-                            len(self._connections), self.close_timeout)
+                log.warning("admin: %s still busy after %.1fs, aborting",
+                            plural(len(self._connections), "connection"), self.close_timeout)
                 for conn in list(self._connections):
                     conn.abort()
                 reloads = list(self._reloads)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import difflib
 import functools
+import grp
 import ipaddress
 import keyword
 import os
+import pwd
 import re
 import types
 import typing
@@ -654,6 +656,23 @@ class _Semantics:
             self.issues.add(("server", "request_id_header"), "invalid header name")
         if _check_header_value(spec.server_header):
             self.issues.add(("server", "server_header"), _check_header_value(spec.server_header))
+        self.run_as(spec)
+
+    def run_as(self, spec: ServerSpec) -> None:
+        """``server.user``/``group`` must name entries of this machine's databases (checked where the
+        gateway runs: the workers switch to them after binding)."""
+        if spec.group and not spec.user:
+            self.issues.add(("server", "group"), "only applies with 'user'")
+        if spec.user:
+            try:
+                pwd.getpwnam(spec.user)
+            except KeyError:
+                self.issues.add(("server", "user"), f"unknown user {spec.user!r} (not in the user database)")
+        if spec.group:
+            try:
+                grp.getgrnam(spec.group)
+            except KeyError:
+                self.issues.add(("server", "group"), f"unknown group {spec.group!r} (not in the group database)")
 
     def admin(self, spec: AdminSpec) -> AdminSpec:
         parsed = self.address(("admin", "address"), spec.address, allow_port_zero=True)

@@ -92,6 +92,9 @@ class ServerSpec(_Spec, kw_only=True):
     pid_file: Annotated[str, Meta(
         description="Master pid file for `litemesh reload/stop`; '' = <tmpdir>/litemesh-<first port>.pid.")] = ""
     log_file: Annotated[str, Meta(description="Error log file (reopened on SIGUSR1); '' = stderr.")] = ""
+    user: Annotated[str, Meta(description="Start as root, bind the listeners, then serve as this user "
+                                          "(the master stays root); '' = no switch.")] = ""
+    group: Annotated[str, Meta(description="Group to serve as with 'user'; '' = the user's primary group.")] = ""
 
 
 class AdminSpec(_Spec, kw_only=True):

@@ -7,6 +7,7 @@ robin are visible with a few curls.
 from __future__ import annotations
 
 import asyncio
+from multiprocessing.connection import Connection
 
 import httptools
 import orjson
@@ -80,13 +81,24 @@ async def serve_demo(ports: dict[str, int]) -> list[asyncio.base_events.Server]:
 DEMO_PORTS = {"users-1": 9101, "users-2": 9102, "orders-1": 9103}
 
 
-def run_demo_upstreams(ports: dict[str, int] = DEMO_PORTS) -> None:
-    """Blocking: serve the demo upstreams until killed (run in a child process)."""
+def run_demo_upstreams(ports: dict[str, int] = DEMO_PORTS, report: Connection | None = None) -> None:
+    """Blocking: serve the demo upstreams until killed (run in a child process).  Port 0 picks a
+    free port; ``report`` receives ``{"ports": {instance: port}}`` once every instance listens, or
+    ``{"error": message}`` if one cannot."""
     import uvloop
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(serve_demo(ports))
+    try:
+        servers = loop.run_until_complete(serve_demo(ports))
+    except OSError as error:
+        if report is None:
+            raise
+        report.send({"error": f"demo upstreams cannot listen: {error}"})
+        return
+    if report is not None:
+        report.send({"ports": {name: server.sockets[0].getsockname()[1] for name, server in zip(ports, servers)}})
+        report.close()
     loop.run_forever()
 
 

@@ -37,6 +37,7 @@ import msgspec
 from .._version import __version__
 from ..config import ConfigError, GatewayConfig, load_config_text
 from ..logs import reopen_log_files
+from ..plural import plural
 from ..proxy.snapshot import target_key
 from ..server.listener import listening_socket
 from ..shm import Segment, SlotNames
@@ -87,6 +88,8 @@ class Master:
         self.pid_file = pid_file
         self.log_level = log_level
         self.log_file = log_file
+        # fixed at start: a worker restarted after a reload that changed server.user matches the others
+        self.run_as = (config.server.user, config.server.group)
         self.announce = announce  # callable(master) once every worker is ready
         self.generation = 1
         self.started = time.time()
@@ -223,10 +226,10 @@ class Master:
         routes = self.route_names.assign([route.name for route in config.routes])
         keys = [target_key(s.name, t.host, t.port) for s in config.services for t in s.targets]
         targets = self.target_names.assign(keys)
-        for kind, overflow in (("routes", routes.overflow), ("targets", targets.overflow)):
+        for kind, overflow in (("route", routes.overflow), ("target", targets.overflow)):
             if overflow:
-                log.warning("%d %s beyond the metrics capacity share slot 0 (restart to grow it): %s",
-                            len(overflow), kind, ", ".join(overflow[:5]))
+                log.warning("%s beyond the metrics capacity share slot 0 (restart to grow it): %s",
+                            plural(len(overflow), kind), ", ".join(overflow[:5]))
         self._slots = (dict(routes.slots), dict(targets.slots))
         return self._slots
 
@@ -245,6 +248,8 @@ class Master:
                "--log-level", self.log_level]
         if self.log_file:
             cmd += ["--log-file", self.log_file]
+        if self.run_as[0]:
+            cmd += ["--user", self.run_as[0], "--group", self.run_as[1]]
         if self.cpu_affinity:
             cmd += ["--cpu", str(self._cpus[index % len(self._cpus)])]
         try:
@@ -346,7 +351,7 @@ class Master:
             return
         free = next((i for i in range(self.worker_capacity) if i not in self.handles), None)
         if free is None:
-            log.warning("SIGTTIN ignored: all %d worker slots in use", self.worker_capacity)
+            log.warning("SIGTTIN ignored: all %s in use", plural(self.worker_capacity, "worker slot"))
             return
         self.desired += 1
         self._spawn(free)
@@ -419,8 +424,9 @@ class Master:
             if errors:
                 log.error("generation %d: not applied everywhere: %s", self.generation, result["error"])
             else:
-                log.info("generation %d live in %d workers after %.0f ms", self.generation,
-                         sum(1 for h in self.handles.values() if h.proc is not None), elapsed * 1000)
+                live = sum(1 for h in self.handles.values() if h.proc is not None)
+                log.info("generation %d live in %s after %.0f ms", self.generation, plural(live, "worker"),
+                         elapsed * 1000)
             return not errors, result
 
     def _reload_failed(self, error: str) -> tuple[bool, dict[str, Any]]:

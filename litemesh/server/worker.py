@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from .._gc import freeze_new_snapshot, freeze_startup_heap
 from ..config import ConfigError, GatewayConfig
 from ..logs import reopen_log_files
+from ..plural import plural
 from ..proxy.pool import PoolRegistry
 from ..proxy.snapshot import compile_snapshot, compile_snapshot_sliced
 from .listener import listening_socket
+from .privileges import RunAs, bind_refused, drop_privileges
 from .protocol import DownstreamProtocol
 from .state import WorkerState
 
@@ -115,7 +117,10 @@ class Worker:
         wanted = {(l.host, l.port): l for l in config.listeners}
         for address, listener in wanted.items():
             if address not in self._servers_by_address:
-                await self._listen(listener.host, listener.port, listener.backlog)  # OSError: not applied
+                try:
+                    await self._listen(listener.host, listener.port, listener.backlog)  # OSError: not applied
+                except PermissionError as error:  # a privileged port after the switch to server.user
+                    raise bind_refused(listener.host, listener.port, error) from None
         for address in [a for a in self._servers_by_address if a not in wanted]:
             for server in self._servers_by_address.pop(address):
                 server.close()
@@ -135,7 +140,7 @@ class Worker:
         if how == "drain" and state is not None:
             drained = await state.drain(state.snapshot.timeouts.drain)
             if not drained:
-                log.warning("drain timeout: closing %d connections", len(state.connections))
+                log.warning("drain timeout: closing %s", plural(len(state.connections), "connection"))
         if state is not None:
             for conn in list(state.connections):
                 conn.transport.abort()
@@ -143,8 +148,10 @@ class Worker:
 
 
 def run_worker(config: GatewayConfig, *, reload: Callable[[], GatewayConfig] | None = None,
-               sockets: list[socket.socket] | None = None, on_ready: Callable[[Worker], None] | None = None) -> None:
-    """Run one worker in this process until it is told to stop."""
+               sockets: list[socket.socket] | None = None, on_ready: Callable[[Worker], None] | None = None,
+               run_as: RunAs | None = None) -> None:
+    """Run one worker in this process until it is told to stop; with ``run_as``, as that user once
+    the listeners are bound (``PrivilegeError`` if the switch fails)."""
     import uvloop
 
     loop = uvloop.new_event_loop()
@@ -152,6 +159,8 @@ def run_worker(config: GatewayConfig, *, reload: Callable[[], GatewayConfig] | N
     worker = Worker(config, reload=reload, sockets=sockets)
     try:
         loop.run_until_complete(worker.start())
+        if run_as is not None:
+            drop_privileges(run_as)
         loop.run_until_complete(_install_and_ready(worker, on_ready))
         loop.run_until_complete(worker.serve())
     finally:

@@ -2,7 +2,8 @@
 
 The master passes, as inherited file descriptors, one end of a control socketpair and the shared
 memory segment.  The worker reads its first config from the control channel, binds its own
-SO_REUSEPORT listeners, reports ``Ready`` and serves.  Later configs arrive on the same channel and
+SO_REUSEPORT listeners, switches to ``--user``/``--group`` if given (server.user, see
+``privileges``), reports ``Ready`` and serves.  Later configs arrive on the same channel and
 are swapped in between requests; each is acknowledged with ``Applied``.  If the master goes away
 (the channel closes) the worker drains and exits: no orphaned workers.
 
@@ -22,6 +23,7 @@ import sys
 
 from ..logs import setup_logging
 from ..master.control import ApplyConfig, Applied, ControlProtocol, Message, Ready, decode
+from .privileges import PrivilegeError, RunAs, drop_privileges, resolve
 from .worker import Worker
 
 log = logging.getLogger("litemesh.worker")
@@ -47,8 +49,10 @@ def _read_first_config(sock: socket.socket) -> ApplyConfig:
 
 
 class WorkerProcess:
-    def __init__(self, index: int, control: socket.socket, metrics) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, index: int, control: socket.socket, metrics,  # type: ignore[no-untyped-def]
+                 run_as: RunAs | None = None) -> None:
         self.index = index
+        self.run_as = run_as
         self.control_sock = control
         self.metrics = metrics
         self.channel: ControlProtocol | None = None
@@ -64,6 +68,12 @@ class WorkerProcess:
         except OSError as error:  # typically a listener address in use
             log.error("worker %d cannot listen: %s", self.index, error)
             raise SystemExit(3) from None
+        if self.run_as is not None:  # listeners bound: serve as server.user from here on
+            try:
+                drop_privileges(self.run_as)
+            except PrivilegeError as error:
+                log.error("worker %d: %s", self.index, error)
+                raise SystemExit(3) from None
         _, self.channel = await loop.create_unix_connection(
             lambda: ControlProtocol(self._on_message, self._on_master_lost), sock=self.control_sock)
         worker.install_signals()  # this worker has no reload source: SIGHUP does nothing here
@@ -102,9 +112,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cpu", type=int, default=-1, help="pin this worker to one CPU")
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--log-file", default="")
+    parser.add_argument("--user", default="", help="switch to this user once the listeners are bound")
+    parser.add_argument("--group", default="", help="with --user: this group instead of the user's own")
     args = parser.parse_args(argv)
 
     setup_logging(args.log_level, args.log_file)
+    try:
+        run_as = resolve(args.user, args.group) if args.user else None
+    except PrivilegeError as error:
+        raise SystemExit(f"litemesh worker {args.index}: {error}") from None
     if args.cpu >= 0 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
     # The master ends us by signal; until our handlers are installed, SIGINT from a terminal's
@@ -123,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
 
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
-    process = WorkerProcess(args.index, control, metrics)
+    process = WorkerProcess(args.index, control, metrics, run_as)
     try:
         loop.run_until_complete(process.run(first))
     finally:
