@@ -65,6 +65,16 @@ _NEEDS_WORK = re.compile(rb"%|/[/.]")
 # what lenient_reading reads differently from the router (hex is upper-case once normalized)
 _AMBIGUOUS = re.compile(rb"%2F|%5C|[\\;]")
 _MULTIPLE_SLASHES = re.compile(rb"//+")
+# either of the two above: the one scan a clean path (the common case) costs
+_ANY_WORK = re.compile(rb"[%;\\]|/[/.]")
+
+
+def routing_paths(path: bytes, merge_slashes: bool = True) -> tuple[bytes, bytes | None]:
+    """``(normalize_path(path), lenient_reading(...))`` with a single scan when there is nothing to do."""
+    if _ANY_WORK.search(path) is None:
+        return path, None
+    path = normalize_path(path, merge_slashes)
+    return path, lenient_reading(path)
 
 
 def normalize_path(path: bytes, merge_slashes: bool = True) -> bytes:

@@ -23,11 +23,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..errors import ClientError, GatewayError, UpstreamError
+from ..errors import ClientError, GatewayError, UpstreamError, internal_error
 from ..http.forwarded import forwarded_element
 from ..http.headers import UNSEEN, FieldKinds, connection_named, routing_host, upgrade_protocols
 from ..http.request import ALLOW
-from ..http.target import lenient_reading, normalize_path, split_target
+from ..http.target import routing_paths, split_target
 from ..http.writer import (CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, date_header, error_response,
                            reason_phrase)
 
@@ -148,13 +148,13 @@ class Exchange:
                 raise ClientError(400, "bad_request", "invalid authority in request target")
         else:
             host = head.route_host
-        self.upstream_path = path = normalize_path(path, self.snapshot.merge_slashes)
+        path, lenient = routing_paths(path, self.snapshot.merge_slashes)
+        self.upstream_path = path
         method = _METHODS.get(head.method)
         if method is None:
             method = _METHODS.setdefault(head.method, head.method.decode("ascii"))
         router = self.snapshot.router
         found = router.match(host, method, path.decode("latin-1"))
-        lenient = lenient_reading(path)
         if lenient is not None:
             other = router.match(host, method, lenient.decode("latin-1"))
             if (other[0] if other else None) is not (found[0] if found else None):
@@ -200,6 +200,11 @@ class Exchange:
         except GatewayError as error:
             if not self.done:
                 self.on_upstream_error(error)
+            return
+        except Exception:  # a bug of ours, or a surprise from the resolver: answer it, never hang
+            log.exception("connecting to upstream %s failed", pool.host)
+            if not self.done:
+                self.on_upstream_error(internal_error())
             return
         if self.done:
             pool.release(upstream)  # the client left meanwhile; the fresh connection is still good

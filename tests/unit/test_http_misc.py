@@ -14,7 +14,7 @@ from litemesh.http import writer
 from litemesh.http.headers import (
     HOP_BY_HOP, RequestIdFactory, connection_tokens, host_without_port, valid_host, valid_request_id,
 )
-from litemesh.http.target import lenient_reading, normalize_path, split_target
+from litemesh.http.target import lenient_reading, normalize_path, routing_paths, split_target
 from litemesh.proxy.router import pattern_segments
 from litemesh.proxy.service import RoundRobin, Target, smooth_weighted_order
 from litemesh.server.deadline import Deadline
@@ -140,6 +140,12 @@ def test_merge_slashes_can_be_turned_off():
 ])
 def test_lenient_reading(path, expected):
     assert lenient_reading(path) == expected
+
+
+@pytest.mark.parametrize("path", [b"/a/b", b"/a//b", b"/%61/b;c", b"/a\\b", b"/x/./y", b"/q?x"])
+def test_routing_paths_is_normalize_then_lenient(path):
+    normalized = normalize_path(path)
+    assert routing_paths(path) == (normalized, lenient_reading(normalized))
 
 
 @pytest.mark.parametrize("path", [b"/..%2F..%2Fetc", b"/a/..;/..;/b"])
