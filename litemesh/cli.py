@@ -73,8 +73,7 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
     log_file = log_file if log_file is not None else config.server.log_file
     setup_logging(log_level, log_file)
     if single_process:
-        reload = (lambda: load_config(config_path)) if config_path else None  # noqa: E731
-        run_worker(config, reload=reload, on_ready=lambda worker: _announce(config, worker.ports, None, 1))
+        _run_single_process(config, config_path)
         return
     try:
         count = worker_count(workers if workers is not None else config.server.workers)
@@ -90,6 +89,26 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
     except PidFileError as error:
         click.echo(f"litemesh: {error}", err=True)
         sys.exit(1)
+
+
+def _run_single_process(config: GatewayConfig, config_path: str | None) -> None:
+    from .master.claims import AddressClaims
+    from .server.listener import ListenerError
+
+    claims = AddressClaims()  # the same check as the master's: never join another process's listeners
+    try:
+        config = claims.claim(config)
+    except ListenerError as error:
+        click.echo(f"litemesh: cannot start: {error}", err=True)
+        sys.exit(1)
+    reload = (lambda: load_config(config_path)) if config_path else None  # noqa: E731
+    try:
+        run_worker(config, reload=reload, on_ready=lambda worker: _announce(config, worker.ports, None, 1))
+    except ListenerError as error:
+        click.echo(f"litemesh: cannot start: {error}", err=True)
+        sys.exit(1)
+    finally:
+        claims.close()
 
 
 def _announce(config: GatewayConfig, ports: list[int], master: "Master | None", workers: int) -> None:

@@ -12,6 +12,10 @@ the next generation number and is pushed to every worker, which compiles its own
 it in between requests; nobody is restarted and no connection is closed.  The reload answer waits
 for every worker's acknowledgement, so "applied" means live everywhere.
 
+Listener addresses.  Before any worker binds an address, the master claims it (``claims``): a
+gateway never joins the SO_REUSEPORT group of another process.  A taken address fails the start,
+or rejects the reload that adds it, naming the listener and the address.
+
 Supervision.  A worker that exits unexpectedly is reclaimed (its in-flight counters subtracted from
 the shared totals) and started again in the same slot: at once if it had run for a while, else
 with exponential backoff so a crash loop does not spin.  SIGTTIN/SIGTTOU add or retire a worker.
@@ -32,14 +36,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from .._version import __version__
 from ..config import ConfigError, GatewayConfig, load_config_text
 from ..logs import reopen_log_files
 from ..proxy.snapshot import target_key
-from ..server.listener import listening_socket
+from ..server.listener import ListenerError
 from ..shm import Segment, SlotNames
+from .claims import AddressClaims
 from .control import ApplyConfig, Applied, ControlProtocol, Message, Ready
 from .cpus import affinity_cpus
 from .pidfile import remove_pid_file, write_pid_file
@@ -88,6 +91,7 @@ class Master:
         self.log_level = log_level
         self.log_file = log_file
         self.announce = announce  # callable(master) once every worker is ready
+        self.claims = AddressClaims()
         self.generation = 1
         self.started = time.time()
         self.draining = False
@@ -95,7 +99,6 @@ class Master:
         self.reloads = {"ok": 0, "failed": 0}
         self.handles: dict[int, WorkerHandle] = {}
         self.admin_port = 0
-        self._reserved: list[socket.socket] = []  # port-0 listeners, resolved once for all workers
         self._stop: asyncio.Future[str] | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._reload_lock: asyncio.Lock | None = None
@@ -125,7 +128,18 @@ class Master:
         loop = self._loop = asyncio.get_running_loop()
         self._stop = loop.create_future()
         self._reload_lock = asyncio.Lock()
-        self.config = self._resolve_ephemeral_ports(self.config)
+        try:
+            # before anything else: nothing may be served from an address another process listens on
+            self.config = self.claims.claim(self.config)
+        except ListenerError as error:
+            log.error("cannot start: %s", error)
+            return 1
+        try:
+            return await self._run_claimed()
+        finally:
+            self.claims.close()
+
+    async def _run_claimed(self) -> int:
         self.segment = Segment.create(workers=self.worker_capacity, routes=self.route_capacity,
                                       targets=self.target_capacity)
         # slots keep their meaning across reloads; a reused route slot is zeroed first
@@ -160,28 +174,7 @@ class Master:
                 remove_pid_file(self.pid_file)
             if self._admin is not None:
                 await self._admin.close()
-            for sock in self._reserved:
-                sock.close()
             self.segment.close()
-
-    def _resolve_ephemeral_ports(self, config: GatewayConfig, running: GatewayConfig | None = None) -> GatewayConfig:
-        """Port 0 would give every worker its own random port; pick one here, for all of them.  The
-        bound (not listening) SO_REUSEPORT socket keeps the port ours while workers bind it.  On a
-        reload, a port-0 listener keeps the port its namesake got before (no listener churn)."""
-        if not any(listener.port == 0 for listener in config.listeners):
-            return config
-        before = {(l.name, l.host): l.port for l in running.listeners} if running is not None else {}
-        listeners = []
-        for listener in config.listeners:
-            if listener.port == 0:
-                port = before.get((listener.name, listener.host))
-                if port is None:
-                    sock = listening_socket(listener.host, 0, listen=False)
-                    self._reserved.append(sock)
-                    port = sock.getsockname()[1]
-                listener = msgspec.structs.replace(listener, port=port)
-            listeners.append(listener)
-        return msgspec.structs.replace(config, listeners=tuple(listeners))
 
     async def _start_admin(self) -> None:
         admin = self.config.admin
@@ -399,8 +392,12 @@ class Master:
             except (OSError, UnicodeDecodeError) as exc:
                 return self._reload_failed(f"{self.config_path}: cannot read configuration: {exc}")
             try:
-                config = self._resolve_ephemeral_ports(load_config_text(text, self.config_path), self.config)
+                loaded = load_config_text(text, self.config_path)
             except ConfigError as error:
+                return self._reload_failed(str(error))
+            try:
+                config = self.claims.claim(loaded, self.config)  # the listener addresses it adds
+            except ListenerError as error:
                 return self._reload_failed(str(error))
             started = time.monotonic()
             self.generation += 1
@@ -408,6 +405,8 @@ class Master:
             self.config_hash = hashlib.sha256(text.encode()).hexdigest()
             self._assign_slots(config)
             errors = await self._roll_out()
+            if not errors:
+                self.claims.keep_only(config)  # every worker closed the listeners it drops
             elapsed = time.monotonic() - started
             result = {"ok": not errors, "generation": self.generation, "at": time.time(),
                       "error": "; ".join(errors) if errors else None,

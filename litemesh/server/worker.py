@@ -18,7 +18,7 @@ from ..config import ConfigError, GatewayConfig
 from ..logs import reopen_log_files
 from ..proxy.pool import PoolRegistry
 from ..proxy.snapshot import compile_snapshot, compile_snapshot_sliced
-from .listener import listening_socket
+from .listener import ListenerError, listening_socket
 from .protocol import DownstreamProtocol
 from .state import WorkerState
 
@@ -62,10 +62,15 @@ class Worker:
                 await self._serve_socket(sock, sock.getsockname()[:2], 2048)
         else:
             for listener in self.config.listeners:
-                await self._listen(listener.host, listener.port, listener.backlog)
+                await self._listen(listener.name, listener.host, listener.port, listener.backlog)
 
-    async def _listen(self, host: str, port: int, backlog: int) -> None:
-        await self._serve_socket(listening_socket(host, port, backlog), (host, port), backlog)
+    async def _listen(self, name: str, host: str, port: int, backlog: int) -> None:
+        """Raises ListenerError (an OSError naming the listener and its address)."""
+        try:
+            sock = listening_socket(host, port, backlog)
+        except OSError as error:
+            raise ListenerError(name, host, port, error) from None
+        await self._serve_socket(sock, (host, port), backlog)
 
     async def _serve_socket(self, sock: socket.socket, address: tuple[str, int], backlog: int) -> None:
         state = self.state
@@ -113,17 +118,27 @@ class Worker:
         snapshot = await compile_snapshot_sliced(config, self.state.pools, generation, route_slots=route_slots,
                                                  target_slots=target_slots)
         wanted = {(l.host, l.port): l for l in config.listeners}
-        for address, listener in wanted.items():
-            if address not in self._servers_by_address:
-                await self._listen(listener.host, listener.port, listener.backlog)  # OSError: not applied
-        for address in [a for a in self._servers_by_address if a not in wanted]:
-            for server in self._servers_by_address.pop(address):
-                server.close()
-                self.servers.remove(server)
+        added = []
+        try:
+            for address, listener in wanted.items():
+                if address not in self._servers_by_address:
+                    await self._listen(listener.name, listener.host, listener.port, listener.backlog)
+                    added.append(address)
+        except OSError:
+            self._close_listeners(added)  # all or nothing: the running generation keeps its listeners
+            raise
+        self._close_listeners([a for a in self._servers_by_address if a not in wanted])
         self.state.snapshot = snapshot
         freeze_new_snapshot()
         self.config = config
         self.generation = generation
+
+    def _close_listeners(self, addresses: list[tuple[str, int]]) -> None:
+        """Stop accepting on ``addresses``; their connections stay open."""
+        for address in addresses:
+            for server in self._servers_by_address.pop(address, []):
+                server.close()
+                self.servers.remove(server)
 
     async def serve(self) -> None:
         """Serve until a stop is requested, then drain or stop."""

@@ -1,0 +1,221 @@
+"""Operator defects of the master (issue 7, points 8, 9, 10, 15), over real processes and sockets.
+
+Some gateways here are started the way an operator starts them (``litemesh run -c FILE`` without
+the fixture's ``--workers``/``--pid-file``), with ``$TMPDIR`` private to the test so default pid
+files never meet another test's.  Foreign listeners are plain sockets of this test process.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.support.origins import HttpOrigin, free_port, pattern_bytes
+from tests.support.rawclient import request
+
+from .conftest import _LIVE, REPO_ROOT, Gateway, env_for_gateway, route, service
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def origin() -> Iterator[HttpOrigin]:
+    with HttpOrigin() as srv:
+        yield srv
+
+
+def _config(origin: HttpOrigin, **top: Any) -> dict[str, Any]:
+    return {"services": [service("main", origin)], "routes": [route("main", ["/bytes"], "main")], **top}
+
+
+class Operated(Gateway):
+    """``litemesh run -c FILE *args`` with nothing else on the command line; ``$TMPDIR`` is
+    ``directory/tmp``.  ``wait``: block until the admin API reports ready."""
+
+    def __init__(self, config: dict[str, Any], directory: Path, name: str, *, args: tuple[str, ...] = (),
+                 wait: bool = True, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.admin_port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.directory = directory
+        self.tmpdir = directory / "tmp"
+        self.tmpdir.mkdir(exist_ok=True)
+        self.config_path = directory / f"{name}.yaml"
+        self.stderr_path = directory / f"{name}.stderr"
+        self.pid_file = self.tmpdir / "unused"  # Gateway's attribute; the master picks its own here
+        self._text_config = False
+        self._own_admin = "admin" in config
+        self.write_config(config)
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "litemesh", "run", "-c", str(self.config_path), *args],
+                                     cwd=REPO_ROOT, env=self.env(), stdin=subprocess.DEVNULL,
+                                     stdout=self._stderr, stderr=self._stderr)
+        _LIVE.append(self)
+        if wait:
+            try:
+                self._wait_ready(30.0)
+            except BaseException:
+                self.stop()
+                raise
+
+    def env(self) -> dict[str, str]:
+        return env_for_gateway(TMPDIR=str(self.tmpdir))
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``litemesh *args`` as the operator types it, beside this gateway."""
+        return subprocess.run([sys.executable, "-m", "litemesh", *args], cwd=REPO_ROOT, env=self.env(),
+                              capture_output=True, text=True, timeout=60)
+
+    def exit_code(self, timeout: float = 30.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"gateway still running after {timeout} s:\n{self.stderr()[-3000:]}") from None
+
+
+@pytest.fixture
+def operated(tmp_path: Path) -> Iterator:
+    started: list[Operated] = []
+
+    def start(config: dict[str, Any], **options: Any) -> Operated:
+        gw = Operated(config, tmp_path, f"op{len(started)}", **options)
+        started.append(gw)
+        return gw
+
+    try:
+        yield start
+    finally:
+        for gw in started:
+            gw.stop()
+
+
+def _wait(predicate, timeout: float = 30.0, step: float = 0.05):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(step)
+
+
+def _status(gw: Gateway, **kwargs: Any) -> dict[str, Any]:
+    resp = gw.admin("GET", "/status", timeout=10, **kwargs)
+    assert resp.status == 200, resp.body
+    return resp.json()
+
+
+def _reload(gw: Gateway, **kwargs: Any) -> dict[str, Any]:
+    resp = gw.admin("POST", "/reload", timeout=60, **kwargs)
+    return {"status": resp.status, **resp.json()}
+
+
+def _serves(port: int, count: int = 20) -> None:
+    """``count`` requests, each on a new connection (the kernel picks the listener), all answered."""
+    for _ in range(count):
+        resp = request(port, "GET", "/bytes/16", timeout=10)
+        assert (resp.status, resp.body) == (200, pattern_bytes(16))
+
+
+def _foreign_listener(port: int = 0, *, reuse_port: bool, listen: bool = True) -> socket.socket:
+    """Another process's listener (nginx with or without ``reuseport``), played by this test."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    if listen:
+        sock.listen(64)
+    return sock
+
+
+def _all_connections_reach(listener: socket.socket, count: int = 20) -> None:
+    """Every new connection to the address lands on ``listener``: nobody shares its traffic."""
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+    for _ in range(count):
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            conn, _ = listener.accept()  # times out if the kernel gave the connection to someone else
+            conn.close()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(child) for child in f.read().split()]
+    except OSError:
+        return []
+
+
+# -- 8. port stealing --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["plain", "reuseport"])
+def test_start_refuses_an_address_another_process_listens_on(operated, origin, reuse_port):
+    # With reuse_port, the old workers (SO_REUSEPORT) joined the foreign group: the start succeeded
+    # and the kernel gave the gateway part of the other process's connections.
+    foreign = _foreign_listener(reuse_port=reuse_port)
+    port = foreign.getsockname()[1]
+    try:
+        gw = operated(_config(origin, listeners=[{"name": "edge", "address": f"127.0.0.1:{port}"}]),
+                      wait=False, port=port)
+        assert gw.exit_code() != 0
+        log = gw.stderr()
+        assert f"listener 'edge' cannot listen on 127.0.0.1:{port}" in log, log
+        assert "worker 0 started" not in log  # refused before any worker was spawned
+        _all_connections_reach(foreign)
+    finally:
+        foreign.close()
+
+
+def test_second_master_on_the_same_address_refuses_and_the_first_keeps_serving(gateway, operated, origin):
+    first = gateway(_config(origin), workers=2)
+    second = operated(_config(origin, listeners=[{"name": "main", "address": first.address}]),
+                      wait=False, port=first.port)
+    assert second.exit_code() != 0
+    assert f"listener 'main' cannot listen on {first.address}" in second.stderr(), second.stderr()
+    _serves(first.port, 100)
+    _wait(lambda: sum(w["requests"] for w in _status(first)["workers"]) == 100)  # all went to the first
+
+
+def test_single_process_mode_refuses_a_taken_address(operated, origin):
+    foreign = _foreign_listener(reuse_port=True)
+    port = foreign.getsockname()[1]
+    try:
+        gw = operated(_config(origin, listeners=[{"name": "main", "address": f"127.0.0.1:{port}"}]),
+                      args=("--single-process",), wait=False, port=port)
+        assert gw.exit_code() == 1
+        assert f"listener 'main' cannot listen on 127.0.0.1:{port}" in gw.stderr(), gw.stderr()
+        _all_connections_reach(foreign)
+    finally:
+        foreign.close()
+
+
+def test_reload_adding_a_taken_address_is_rejected_and_the_running_config_serves(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    foreign = _foreign_listener(reuse_port=True)
+    taken = foreign.getsockname()[1]
+    listeners = [{"name": "main", "address": gw.address}, {"name": "extra", "address": f"127.0.0.1:{taken}"}]
+    try:
+        gw.write_config(_config(origin, listeners=listeners))
+        result = _reload(gw)
+        assert result["status"] == 422 and not result["ok"], result
+        assert f"listener 'extra' cannot listen on 127.0.0.1:{taken}" in result["error"], result
+        status = _status(gw)
+        assert status["config"]["generation"] == 1 and status["listeners"] == [gw.address]
+        _serves(gw.port)
+        _all_connections_reach(foreign)
+    finally:
+        foreign.close()
+    # once the other process is gone, the same reload goes through (the failed one claimed nothing)
+    result = _reload(gw)
+    assert result["ok"], result
+    _serves(taken)
