@@ -85,10 +85,13 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
                     log_level=log_level, log_file=log_file,
                     announce=lambda m: _announce(m.config, [l.port for l in m.config.listeners], m, count))
     try:
-        sys.exit(master.run())
+        code = master.run()
     except PidFileError as error:
         click.echo(f"litemesh: {error}", err=True)
         sys.exit(1)
+    if code and master.start_error and log_file:  # the log went to the file: say why here too
+        click.echo(f"litemesh: {master.start_error}", err=True)
+    sys.exit(code)
 
 
 def _run_single_process(config: GatewayConfig, config_path: str | None) -> None:

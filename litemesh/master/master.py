@@ -18,8 +18,10 @@ or rejects the reload that adds it, naming the listener and the address.
 
 Supervision.  A worker that exits unexpectedly is reclaimed (its in-flight counters subtracted from
 the shared totals) and started again in the same slot: at once if it had run for a while, else
-with exponential backoff so a crash loop does not spin.  SIGTTIN/SIGTTOU add or retire a worker.
-SIGTERM/SIGQUIT drain (readiness goes false first), SIGINT stops fast, SIGUSR1 reopens log files.
+with exponential backoff so a crash loop does not spin.  That holds during start-up too: only a
+worker that *reports* it cannot start (``StartFailed``: a listener it cannot bind, a config it
+cannot apply) fails the start.  SIGTTIN/SIGTTOU add or retire a worker.  SIGTERM/SIGQUIT drain
+(readiness goes false first), SIGINT stops fast, SIGUSR1 reopens log files.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ from ..proxy.snapshot import target_key
 from ..server.listener import ListenerError
 from ..shm import Segment, SlotNames
 from .claims import AddressClaims
-from .control import ApplyConfig, Applied, ControlProtocol, Message, Ready
+from .control import ApplyConfig, Applied, ControlProtocol, Message, Ready, StartFailed
 from .cpus import affinity_cpus
 from .pidfile import remove_pid_file, write_pid_file
 
@@ -74,6 +76,8 @@ class WorkerHandle:
         self.restarts = 0
         self.failures = 0  # consecutive short-lived runs, for the backoff
         self.retiring = False
+        self.start_error: str | None = None  # what its StartFailed report said
+        self.exit_seen = 0.0  # when the process was first seen gone while its channel was still open
         self.exited: asyncio.Future[int] | None = None
         self.pending_applies: dict[int, asyncio.Future[str | None]] = {}
 
@@ -91,6 +95,8 @@ class Master:
         self.log_level = log_level
         self.log_file = log_file
         self.announce = announce  # callable(master) once every worker is ready
+        self.start_error: str | None = None
+        self._started = False
         self.claims = AddressClaims()
         self.generation = 1
         self.started = time.time()
@@ -132,6 +138,7 @@ class Master:
             # before anything else: nothing may be served from an address another process listens on
             self.config = self.claims.claim(self.config)
         except ListenerError as error:
+            self.start_error = str(error)
             log.error("cannot start: %s", error)
             return 1
         try:
@@ -151,8 +158,9 @@ class Master:
                 await self._start_admin()
             except OSError as error:
                 admin = self.config.admin
-                log.error("cannot listen for the admin API on %s:%d: %s (set admin.address, or "
-                          "admin.enabled: false)", admin.host, admin.port, error.strerror or error)
+                self.start_error = (f"cannot listen for the admin API on {admin.host}:{admin.port}: "
+                                    f"{error.strerror or error} (set admin.address, or admin.enabled: false)")
+                log.error("%s", self.start_error)
                 return 1
             if self.pid_file:
                 write_pid_file(self.pid_file)
@@ -162,6 +170,7 @@ class Master:
             if not await self._wait_ready(START_TIMEOUT):
                 await self._shutdown("stop")
                 return 1
+            self._started = True
             if self.announce is not None:
                 self.announce(self)
             how = await self._stop
@@ -248,6 +257,8 @@ class Master:
         handle.started_at = time.monotonic()
         handle.ready = False
         handle.generation = 0
+        handle.start_error = None
+        handle.exit_seen = 0.0
         handle.exited = self._loop.create_future()
         handle.pending_applies = {}
         channel = ControlProtocol(functools.partial(self._on_message, handle),
@@ -279,6 +290,9 @@ class Master:
             waiter = handle.pending_applies.pop(message.generation, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(message.error)
+        elif isinstance(message, StartFailed):
+            handle.start_error = message.error
+            log.error("worker %d (pid %d) cannot start: %s", handle.index, message.pid, message.error)
 
     def _on_channel_lost(self, handle: WorkerHandle, polls: int = 0) -> None:
         """The worker's end closed: it is exiting.  Poll briefly until the process is gone, then
@@ -299,6 +313,13 @@ class Master:
             proc = handle.proc
             if proc is None or proc.poll() is None:
                 continue
+            if handle.channel is not None and handle.channel.transport is not None:
+                # Gone, but its channel is still open: its last words (a StartFailed report) may be
+                # unread.  The channel's close reaps it (_on_channel_lost); this poll only after a while.
+                now = time.monotonic()
+                handle.exit_seen = handle.exit_seen or now
+                if now - handle.exit_seen < 1.0:
+                    continue
             code = proc.returncode
             handle.proc = None
             handle.ready = False
@@ -313,11 +334,11 @@ class Master:
                 handle.exited.set_result(code)
             if self.segment is not None:
                 self.segment.reclaim_worker(handle.index)
-            if self.draining or handle.retiring:
+            if self.draining or handle.retiring or (handle.start_error and not self._started):
                 log.info("worker %d (pid %d) exited with %s", handle.index, handle.pid, code)
                 if handle.retiring:
                     del self.handles[handle.index]
-                continue
+                continue  # (a start-up that a worker reported impossible is stopping: no restart)
             uptime = time.monotonic() - handle.started_at
             handle.failures = 0 if uptime >= STABLE_AFTER else handle.failures + 1
             delay = 0.0 if handle.failures == 0 else min(MAX_BACKOFF, 0.25 * 2 ** (handle.failures - 1))
@@ -358,19 +379,23 @@ class Master:
             del self.handles[handle.index]
 
     async def _wait_ready(self, timeout: float) -> bool:
-        """Start-up: every worker must come up once; one that dies first (a port in use, a bad
-        interpreter) fails the start instead of being restarted in a loop."""
+        """Start-up: wait until every worker is ready.  A worker that *reports* that it cannot start
+        (StartFailed: a listener it cannot bind, a config it cannot apply) fails the start; one that
+        dies without a report (killed, crashed) is restarted with backoff, as at any other time."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._stop is not None and self._stop.done():
                 return True
             if self.ready():
                 return True
-            if any(h.restarts for h in self.handles.values()):
-                log.error("a worker exited during start-up (see its error above): stopping")
+            failed = next((h for h in self.handles.values() if h.start_error), None)
+            if failed is not None:
+                self.start_error = f"worker {failed.index}: {failed.start_error}"
+                log.error("cannot start: %s", self.start_error)
                 return False
             await asyncio.sleep(0.02)
-        log.error("workers did not become ready within %.0f s", timeout)
+        self.start_error = f"workers did not become ready within {timeout:.0f} s"
+        log.error("%s", self.start_error)
         return False
 
     def ready(self) -> bool:

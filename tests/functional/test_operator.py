@@ -219,3 +219,44 @@ def test_reload_adding_a_taken_address_is_rejected_and_the_running_config_serves
     result = _reload(gw)
     assert result["ok"], result
     _serves(taken)
+
+
+# -- 15. a crash during start-up -----------------------------------------------------------------
+
+def test_worker_killed_before_it_reported_ready_is_restarted(operated, origin):
+    gw = operated(_config(origin), args=("--workers", "2"), wait=False)
+    victim = _wait(lambda: _children(gw.pid)[:1], timeout=30, step=0.002)[0]
+    os.kill(victim, signal.SIGKILL)  # well before it can be ready: an interpreter takes ~0.3 s to start
+    gw._wait_ready(60.0)
+    status = _status(gw)
+    assert status["ready"] and sum(w["restarts"] for w in status["workers"]) == 1, status["workers"]
+    assert victim not in [w["pid"] for w in status["workers"]]
+    assert "died with -9" in gw.stderr()
+    _serves(gw.port)
+
+
+def test_worker_that_cannot_listen_reports_it_and_the_start_fails_naming_the_address(operated, origin):
+    # A foreign socket that is bound (SO_REUSEADDR) but not listening passes the master's check,
+    # then starts listening while the worker is held stopped: the worker's own bind fails.
+    foreign = _foreign_listener(reuse_port=False, listen=False)
+    port = foreign.getsockname()[1]
+    try:
+        gw = operated(_config(origin, listeners=[{"name": "edge", "address": f"127.0.0.1:{port}"}]),
+                      wait=False, port=port)
+        worker = _wait(lambda: _children(gw.pid)[:1], timeout=30, step=0.002)[0]
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            foreign.listen(16)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            pytest.skip("the worker bound its listener before the test could stop it")
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        assert gw.exit_code() == 1
+        log = gw.stderr()
+        assert f"cannot start: worker 0: listener 'edge' cannot listen on 127.0.0.1:{port}" in log, log
+        assert "restarting in" not in log  # a reported start-up error is not retried
+        _all_connections_reach(foreign)
+    finally:
+        foreign.close()
