@@ -221,6 +221,27 @@ def test_reload_adding_a_taken_address_is_rejected_and_the_running_config_serves
     _serves(taken)
 
 
+# -- 9. stop/reload after a port change ----------------------------------------------------------
+
+def test_reload_and_stop_commands_find_the_master_after_a_port_change(operated, origin):
+    gw = operated(_config(origin))
+    new_port = free_port()
+    gw.write_config(_config(origin, listeners=[{"name": "main", "address": f"127.0.0.1:{new_port}"}]))
+    out = gw.cli("reload", "-c", str(gw.config_path))
+    assert out.returncode == 0, out.stderr
+    _wait(lambda: _status(gw)["config"]["generation"] == 2)
+    _serves(new_port)
+    gw.write_config(_config(origin, listeners=[{"name": "main", "address": f"127.0.0.1:{new_port}"}],
+                            routes=[route("new", "/new", respond={"status": 202})]))
+    out = gw.cli("reload", "-c", str(gw.config_path))
+    assert out.returncode == 0, out.stderr
+    _wait(lambda: request(new_port, "GET", "/new").status == 202)
+    out = gw.cli("stop", "-c", str(gw.config_path))
+    assert out.returncode == 0, out.stderr
+    assert gw.exit_code() == 0
+    assert list(gw.tmpdir.glob("*.pid")) == []  # the master removed its pid file
+
+
 # -- 15. a crash during start-up -----------------------------------------------------------------
 
 def test_worker_killed_before_it_reported_ready_is_restarted(operated, origin):
