@@ -71,6 +71,7 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
             raise click.UsageError(str(error)) from None
     else:
         raise click.UsageError("give -c FILE, or --listen and --upstream")
+    log_file_option = log_file
     log_file = log_file if log_file is not None else config.server.log_file
     setup_logging(log_level, log_file)
     if single_process:
@@ -80,11 +81,16 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
         count = worker_count(workers if workers is not None else config.server.workers)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--workers") from None
+    # a reload leaves what the command line set alone (and says so)
+    options = {"server.workers": (workers, "--workers"), "server.pid_file": (pid_file, "--pid-file"),
+               "server.log_file": (log_file_option, "--log-file"),
+               "server.cpu_affinity": (cpu_affinity, "--cpu-affinity" if cpu_affinity else "--no-cpu-affinity")}
     master = Master(config, config_path=config_path, config_text=text, workers=count,
                     cpu_affinity=config.server.cpu_affinity if cpu_affinity is None else cpu_affinity,
                     pid_file=pid_file if pid_file is not None else default_pid_file(config, config_path),
                     log_level=log_level, log_file=log_file,
-                    announce=lambda m: _announce(m.config, [l.port for l in m.config.listeners], m, count))
+                    announce=lambda m: _announce(m.config, [l.port for l in m.config.listeners], m, count),
+                    fixed={field: option for field, (value, option) in options.items() if value is not None})
     try:
         code = master.run()
     except PidFileError as error:

@@ -12,6 +12,10 @@ the next generation number and is pushed to every worker, which compiles its own
 it in between requests; nobody is restarted and no connection is closed.  The reload answer waits
 for every worker's acknowledgement, so "applied" means live everywhere.
 
+Settings that shape the processes rather than the data plane (the worker count, CPU pinning, the
+pid file, the admin token, the admin address, the log file) are sorted by ``reload_plan``: the
+master applies what it can and reports the rest as "needs restart"; none is silently ignored.
+
 Listener addresses.  Before any worker binds an address, the master claims it (``claims``): a
 gateway never joins the SO_REUSEPORT group of another process.  A taken address fails the start,
 or rejects the reload that adds it, naming the listener and the address.
@@ -36,7 +40,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
+
+import msgspec
 
 from .._version import __version__
 from ..config import ConfigError, GatewayConfig, load_config_text
@@ -46,8 +52,9 @@ from ..server.listener import ListenerError
 from ..shm import Segment, SlotNames
 from .claims import AddressClaims
 from .control import ApplyConfig, Applied, ControlProtocol, Message, Ready, StartFailed
-from .cpus import affinity_cpus
-from .pidfile import remove_pid_file, write_pid_file
+from .cpus import affinity_cpus, worker_count
+from .pidfile import PidFileError, default_pid_file, move_pid_file, remove_pid_file, write_pid_file
+from .reload_plan import FieldChange, ReloadPlan, plan_reload
 
 log = logging.getLogger("litemesh.master")
 
@@ -85,7 +92,10 @@ class WorkerHandle:
 class Master:
     def __init__(self, config: GatewayConfig, *, config_path: str | None = None, config_text: str = "",
                  workers: int = 1, cpu_affinity: bool = False, pid_file: str | None = None,
-                 log_level: str = "info", log_file: str = "", announce: Any = None) -> None:
+                 log_level: str = "info", log_file: str = "", announce: Any = None,
+                 fixed: Mapping[str, str] | None = None) -> None:
+        """``fixed``: config field path -> the command-line option that set it (``--workers``, ...);
+        a reload leaves those fields alone and says so."""
         self.config = config
         self.config_path = config_path
         self.config_hash = hashlib.sha256(config_text.encode()).hexdigest()
@@ -95,6 +105,9 @@ class Master:
         self.log_level = log_level
         self.log_file = log_file
         self.announce = announce  # callable(master) once every worker is ready
+        self.fixed = dict(fixed or {})
+        self.needs_restart: list[FieldChange] = []
+        self.overridden: list[tuple[FieldChange, str]] = []
         self.start_error: str | None = None
         self._started = False
         self.claims = AddressClaims()
@@ -358,25 +371,39 @@ class Master:
         """SIGTTIN: one more worker, in the lowest free slot."""
         if self.draining:
             return
-        free = next((i for i in range(self.worker_capacity) if i not in self.handles), None)
-        if free is None:
+        if len(self._live_slots()) >= self.worker_capacity:
             log.warning("SIGTTIN ignored: all %d worker slots in use", self.worker_capacity)
             return
-        self.desired += 1
-        self._spawn(free)
+        self._scale_to(len(self._live_slots()) + 1)
 
     def remove_worker(self) -> None:
         """SIGTTOU: drain and retire the highest slot (never the last worker)."""
-        live = sorted(i for i, h in self.handles.items() if not h.retiring)
+        live = self._live_slots()
         if self.draining or len(live) <= 1:
             return
-        handle = self.handles[live[-1]]
-        handle.retiring = True
-        self.desired -= 1
-        if handle.proc is not None:
-            handle.proc.send_signal(signal.SIGTERM)
-        else:
-            del self.handles[handle.index]
+        self._scale_to(len(live) - 1)
+
+    def _live_slots(self) -> list[int]:
+        return sorted(i for i, h in self.handles.items() if not h.retiring)
+
+    def _scale_to(self, count: int) -> list[WorkerHandle]:
+        """Spawn workers in the lowest free slots, or drain and retire the highest ones, until
+        ``count`` (1 to ``worker_capacity``) serve; returns the spawned ones."""
+        live = self._live_slots()
+        spawned = []
+        while len(live) < count:
+            free = next(i for i in range(self.worker_capacity) if i not in self.handles)
+            spawned.append(self._spawn(free))
+            live.append(free)
+        for index in live[count:]:
+            handle = self.handles[index]
+            handle.retiring = True
+            if handle.proc is not None:
+                handle.proc.send_signal(signal.SIGTERM)
+            else:
+                del self.handles[handle.index]
+        self.desired = count
+        return spawned
 
     async def _wait_ready(self, timeout: float) -> bool:
         """Start-up: wait until every worker is ready.  A worker that *reports* that it cannot start
@@ -420,8 +447,9 @@ class Master:
                 loaded = load_config_text(text, self.config_path)
             except ConfigError as error:
                 return self._reload_failed(str(error))
+            plan = plan_reload(self.config, loaded, self._overrides())
             try:
-                config = self.claims.claim(loaded, self.config)  # the listener addresses it adds
+                config = self.claims.claim(plan.config, self.config)  # the listener addresses it adds
             except ListenerError as error:
                 return self._reload_failed(str(error))
             started = time.monotonic()
@@ -432,12 +460,24 @@ class Master:
             errors = await self._roll_out()
             if not errors:
                 self.claims.keep_only(config)  # every worker closed the listeners it drops
+            errors += await self._apply_master_fields(plan)
+            self.needs_restart, self.overridden = plan.restart, plan.overridden
+            for change in plan.restart:
+                shown = change.as_json()
+                log.warning("reload: %s is %r in the file but %r runs: needs a restart", change.field,
+                            shown["file"], shown["running"])
+            for change, option in plan.overridden:
+                log.warning("reload: %s is %r in the file; %s on the command line keeps %r", change.field,
+                            change.as_json()["file"], option, change.running)
             elapsed = time.monotonic() - started
             result = {"ok": not errors, "generation": self.generation, "at": time.time(),
                       "error": "; ".join(errors) if errors else None,
                       "load_ms": round((started - begun) * 1000, 1),  # read + validate here
                       "apply_ms": round(elapsed * 1000, 1),  # until every worker acknowledged
-                      "routes": len(config.routes)}
+                      "routes": len(config.routes),
+                      "applied": [change.as_json() for change in plan.master],
+                      "needs_restart": [change.as_json() for change in plan.restart],
+                      "overridden": [change.as_json(option=option) for change, option in plan.overridden]}
             self.last_reload = result
             self.reloads["ok" if not errors else "failed"] += 1
             if errors:
@@ -446,6 +486,71 @@ class Master:
                 log.info("generation %d live in %d workers after %.0f ms", self.generation,
                          sum(1 for h in self.handles.values() if h.proc is not None), elapsed * 1000)
             return not errors, result
+
+    def _overrides(self) -> dict[str, tuple[str, Any]]:
+        """Fields the command line fixed: option and the value in force."""
+        running = {"server.workers": self.desired, "server.cpu_affinity": self.cpu_affinity,
+                   "server.pid_file": self.pid_file, "server.log_file": self.log_file}
+        return {field: (option, running.get(field)) for field, option in self.fixed.items()}
+
+    async def _apply_master_fields(self, plan: ReloadPlan) -> list[str]:
+        """Apply the changed fields that the master itself carries out; returns errors.  A field
+        that could not be applied goes back to its running value (and into ``plan``'s lists)."""
+        errors: list[str] = []
+        change = plan.changed("server.workers")
+        if change is not None:
+            count = worker_count(change.file)
+            if count > self.worker_capacity:  # the shared memory segment has this many worker slots
+                plan.master.remove(change)
+                plan.restart.append(change._replace(running=self.desired))
+                self._keep_field("server", "workers", change.running)
+            else:
+                errors += await self._await_started(self._scale_to(count))
+        change = plan.changed("server.cpu_affinity")
+        if change is not None:
+            self.cpu_affinity = bool(change.file)
+            self._pin_workers()
+        change = plan.changed("server.pid_file")
+        if change is not None and self.pid_file:
+            new = default_pid_file(self.config, self.config_path)
+            try:
+                move_pid_file(self.pid_file, new)
+                log.info("pid file moved from %s to %s", self.pid_file, new)
+                self.pid_file = new
+            except PidFileError as error:
+                errors.append(f"server.pid_file: {error} (the pid file stays {self.pid_file})")
+                plan.master.remove(change)
+                self._keep_field("server", "pid_file", change.running)
+        change = plan.changed("admin.token")
+        if change is not None and self._admin is not None:
+            self._admin.set_token(change.file)
+        return errors
+
+    def _keep_field(self, section: str, field: str, value: Any) -> None:
+        spec = msgspec.structs.replace(getattr(self.config, section), **{field: value})
+        self.config = msgspec.structs.replace(self.config, **{section: spec})
+
+    async def _await_started(self, handles: list[WorkerHandle]) -> list[str]:
+        """Workers a reload added count as applied once they are ready (on the current generation)."""
+        def settled(h: WorkerHandle) -> bool:
+            return h.ready or h.retiring or h.start_error is not None
+
+        deadline = time.monotonic() + APPLY_TIMEOUT
+        while time.monotonic() < deadline and not all(settled(h) for h in handles):
+            await asyncio.sleep(0.02)
+        return [f"worker {h.index}: {h.start_error or f'not ready within {APPLY_TIMEOUT:.0f} s'}"
+                for h in handles if not (h.ready or h.retiring)]
+
+    def _pin_workers(self) -> None:
+        """Pin each running worker to its CPU, or let it run anywhere the master may."""
+        for handle in self.handles.values():
+            if handle.proc is None:
+                continue
+            cpus = {self._cpus[handle.index % len(self._cpus)]} if self.cpu_affinity else set(self._cpus)
+            try:
+                os.sched_setaffinity(handle.pid, cpus)
+            except OSError as error:  # exiting meanwhile
+                log.debug("worker %d: cannot set its CPU affinity: %s", handle.index, error)
 
     def _reload_failed(self, error: str) -> tuple[bool, dict[str, Any]]:
         log.error("reload rejected, generation %d keeps serving:\n%s", self.generation, error)
@@ -521,6 +626,10 @@ class Master:
             "config": {"path": self.config_path, "generation": self.generation, "sha256": self.config_hash,
                        "routes": len(self.config.routes), "services": len(self.config.services)},
             "last_reload": self.last_reload, "reloads": dict(self.reloads),
+            # settings the file changes but only a restart applies (running value kept), and those
+            # a command-line option fixes
+            "needs_restart": [change.as_json() for change in self.needs_restart],
+            "overridden": [change.as_json(option=option) for change, option in self.overridden],
             "workers_desired": self.desired, "workers": workers,
             "listeners": [f"{l.host}:{l.port}" for l in self.config.listeners],
         }

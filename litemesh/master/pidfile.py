@@ -2,8 +2,9 @@
 
 Where it lives: ``--pid-file``, else ``server.pid_file``, else a default named from something a
 reload cannot change: the config file's real path (hashed; several gateways on one host coexist)
-or, for ``--listen`` quick mode, the listen address.  ``litemesh stop -c FILE`` finds the master
-by reading the file's ``server.pid_file`` as it is now, or the default.
+or, for ``--listen`` quick mode, the listen address.  A reload that changes ``server.pid_file``
+moves the file (the new one is written, then the old one removed), so ``litemesh stop -c FILE``
+finds the master by reading the file's ``server.pid_file`` as it is now, or the default.
 """
 from __future__ import annotations
 
@@ -90,6 +91,17 @@ def write_pid_file(path: str) -> None:
         os.replace(tmp, path)
     except OSError as error:
         raise PidFileError(f"cannot write pid file {path}: {error.strerror or error}") from None
+
+
+def move_pid_file(old: str, new: str) -> None:
+    """A reload changed the pid file's place: write the new one first, then remove the old one.
+
+    Raises:
+        PidFileError: the new one cannot be written (the old one stays).
+    """
+    write_pid_file(new)
+    if os.path.realpath(old) != os.path.realpath(new):
+        remove_pid_file(old)
 
 
 def remove_pid_file(path: str) -> None:

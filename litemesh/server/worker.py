@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -41,6 +42,7 @@ class Worker:
         self.state: WorkerState | None = None
         self.servers: list[asyncio.base_events.Server] = []
         self._servers_by_address: dict[tuple[str, int], list[asyncio.base_events.Server]] = {}
+        self._backlogs: dict[tuple[str, int], int] = {}
         self._stop: asyncio.Future[str] | None = None
         self.generation = generation
 
@@ -71,6 +73,7 @@ class Worker:
         except OSError as error:
             raise ListenerError(name, host, port, error) from None
         await self._serve_socket(sock, (host, port), backlog)
+        self._backlogs[(host, port)] = backlog
 
     async def _serve_socket(self, sock: socket.socket, address: tuple[str, int], backlog: int) -> None:
         state = self.state
@@ -128,6 +131,9 @@ class Worker:
             self._close_listeners(added)  # all or nothing: the running generation keeps its listeners
             raise
         self._close_listeners([a for a in self._servers_by_address if a not in wanted])
+        for address, listener in wanted.items():
+            if self._backlogs.get(address) != listener.backlog:
+                self._set_backlog(address, listener.backlog)
         self.state.snapshot = snapshot
         freeze_new_snapshot()
         self.config = config
@@ -136,9 +142,23 @@ class Worker:
     def _close_listeners(self, addresses: list[tuple[str, int]]) -> None:
         """Stop accepting on ``addresses``; their connections stay open."""
         for address in addresses:
+            self._backlogs.pop(address, None)
             for server in self._servers_by_address.pop(address, []):
                 server.close()
                 self.servers.remove(server)
+
+    def _set_backlog(self, address: tuple[str, int], backlog: int) -> None:
+        # listen() again on a listening socket only changes its backlog (Linux); through a dup,
+        # since the event loop's socket objects do not expose listen().
+        try:
+            for server in self._servers_by_address.get(address, []):
+                for sock in server.sockets:
+                    with socket.socket(fileno=os.dup(sock.fileno())) as dup:
+                        dup.listen(backlog)
+        except OSError as error:  # the old backlog stays; nothing else depends on it
+            log.warning("cannot change the backlog of %s:%d to %d: %s", *address, backlog, error)
+            return
+        self._backlogs[address] = backlog
 
     async def serve(self) -> None:
         """Serve until a stop is requested, then drain or stop."""

@@ -242,6 +242,118 @@ def test_reload_and_stop_commands_find_the_master_after_a_port_change(operated, 
     assert list(gw.tmpdir.glob("*.pid")) == []  # the master removed its pid file
 
 
+def test_a_reload_moves_the_pid_file_and_stop_finds_it_even_in_an_invalid_file(operated, origin):
+    gw = operated(_config(origin))
+    default = list(gw.tmpdir.glob("litemesh-op0-*.pid"))
+    assert len(default) == 1 and default[0].read_text().strip() == str(gw.pid)
+    moved = gw.directory / "run" / "gateway.pid"
+    moved.parent.mkdir()
+    gw.write_config(_config(origin, server={"pid_file": str(moved)}))
+    result = _reload(gw)
+    assert result["ok"], result
+    assert {"field": "server.pid_file", "running": "", "file": str(moved)} in result["applied"]
+    assert moved.read_text().strip() == str(gw.pid) and not default[0].exists()
+    # an edit that breaks the file: `reload -c` says why and leaves the gateway alone, `stop -c` works
+    gw.config_path.write_text(gw.config_path.read_text() + "bogus_section: {}\n")
+    out = gw.cli("reload", "-c", str(gw.config_path))
+    assert out.returncode == 1 and "bogus_section" in out.stderr, out.stderr
+    assert _status(gw)["config"]["generation"] == 2
+    out = gw.cli("stop", "-c", str(gw.config_path))
+    assert out.returncode == 0, out.stderr
+    assert gw.exit_code() == 0 and not moved.exists()
+
+
+# -- 10. settings a reload cannot apply ----------------------------------------------------------
+
+def test_reload_spawns_and_retires_workers_to_server_workers(operated, origin):
+    gw = operated(_config(origin, server={"workers": 1}))
+    assert len(_status(gw)["workers"]) == 1
+    gw.write_config(_config(origin, server={"workers": 3}))
+    result = _reload(gw)
+    assert result["ok"], result
+    assert {"field": "server.workers", "running": 1, "file": 3} in result["applied"]
+    status = _status(gw)  # the answer waited for the new workers
+    assert status["workers_desired"] == 3 and status["ready"]
+    assert [w["ready"] for w in status["workers"]] == [True] * 3
+    assert sorted(w["pid"] for w in status["workers"]) == sorted(_children(gw.pid))
+    assert all(w["generation"] == 2 for w in status["workers"])
+    _serves(gw.port, 30)
+    gw.write_config(_config(origin, server={"workers": 1}))
+    assert _reload(gw)["ok"]
+    _wait(lambda: len(_children(gw.pid)) == 1 and len(_status(gw)["workers"]) == 1)
+    _serves(gw.port)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs")
+def test_reload_pins_and_unpins_the_running_workers(gateway, origin):
+    gw = gateway(_config(origin), workers=2)
+    cpus = sorted(os.sched_getaffinity(0))
+
+    def affinity() -> dict[int, set[int]]:
+        return {w["index"]: os.sched_getaffinity(w["pid"]) for w in _status(gw)["workers"]}
+
+    assert affinity() == {0: set(cpus), 1: set(cpus)}
+    gw.write_config(_config(origin, server={"cpu_affinity": True}))
+    assert _reload(gw)["applied"] == [{"field": "server.cpu_affinity", "running": False, "file": True}]
+    assert affinity() == {0: {cpus[0]}, 1: {cpus[1]}}
+    gw.write_config(_config(origin, server={"cpu_affinity": False}))
+    assert _reload(gw)["ok"]
+    assert affinity() == {0: set(cpus), 1: set(cpus)}
+
+
+def test_reload_applies_a_new_listen_backlog(gateway, origin):
+    if subprocess.run(["sh", "-c", "command -v ss"], capture_output=True).returncode:
+        pytest.skip("needs ss (iproute2) to read a listen backlog")
+
+    def backlogs() -> list[int]:  # ss shows a listening socket's backlog as its Send-Q
+        out = subprocess.run(["ss", "-ltnH", f"sport = :{gw.port}"], capture_output=True, text=True).stdout
+        return sorted(int(line.split()[2]) for line in out.splitlines())
+
+    gw = gateway(_config(origin), workers=2)
+    assert backlogs() == [2048, 2048]
+    gw.write_config(_config(origin, listeners=[{"name": "main", "address": gw.address, "backlog": 77}]))
+    result = _reload(gw)
+    assert result["ok"] and result["needs_restart"] == [], result
+    assert backlogs() == [77, 77]
+    _serves(gw.port)
+
+
+def test_reload_says_when_the_command_line_fixed_the_worker_count(gateway, origin):
+    gw = gateway(_config(origin, server={"workers": 1}), workers=1)  # the fixture passes --workers 1
+    gw.write_config(_config(origin, server={"workers": 2}))
+    result = _reload(gw)
+    assert result["ok"], result
+    assert result["overridden"] == [{"field": "server.workers", "running": 1, "file": 2, "option": "--workers"}]
+    assert result["applied"] == []
+    status = _status(gw)
+    assert len(status["workers"]) == 1 and status["overridden"] == result["overridden"]
+    assert len(gw.worker_pids()) == 1
+
+
+def test_reload_reports_what_needs_a_restart_and_applies_the_admin_token(gateway, origin, tmp_path):
+    gw = gateway(_config(origin))
+    new_admin, token = free_port(), "reloaded-token-0123456789"
+    log_file = str(tmp_path / "gw.log")
+    gw.write_config(_config(origin, admin={"address": f"127.0.0.1:{new_admin}", "token": token},
+                            server={"log_file": log_file}))
+    result = _reload(gw)
+    assert result["ok"], result
+    expected = [{"field": "server.log_file", "running": "", "file": log_file},
+                {"field": "admin.address", "running": f"127.0.0.1:{gw.admin_port}", "file": f"127.0.0.1:{new_admin}"}]
+    assert result["needs_restart"] == expected
+    assert {"field": "admin.token", "running": None, "file": "<hidden>"} in result["applied"]
+    # the token is live at once; the admin API stays where it was, and says what waits for a restart
+    assert gw.admin("GET", "/status").status == 401
+    status = _status(gw, headers=[("Authorization", f"Bearer {token}")])
+    assert status["needs_restart"] == expected and status["last_reload"]["needs_restart"] == expected
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", new_admin), timeout=2).close()
+    assert not Path(log_file).exists()
+    assert "admin.address is '127.0.0.1:%d' in the file but '127.0.0.1:%d' runs: needs a restart" % (
+        new_admin, gw.admin_port) in gw.stderr()
+    _serves(gw.port)
+
+
 # -- 15. a crash during start-up -----------------------------------------------------------------
 
 def test_worker_killed_before_it_reported_ready_is_restarted(operated, origin):
