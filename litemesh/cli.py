@@ -18,7 +18,7 @@ from .config.hostcheck import log_target_warnings, target_warnings
 from .logs import setup_logging
 from .master.cpus import worker_count
 from .master.master import Master
-from .master.pidfile import PidFileError, alive, default_pid_file, read_pid
+from .master.pidfile import PidFileError, alive, default_pid_file, default_pid_file_for, find_running
 from .plural import plural
 from .server.privileges import PrivilegeError, RunAs, check_can_switch, resolve
 from .server.worker import run_worker
@@ -69,7 +69,8 @@ def main() -> None:
 @click.option("--upstream", help="With --listen: proxy every request to this host:port.")
 @click.option("--workers", default=None, help="Worker processes: a number or 'auto' (overrides server.workers).")
 @click.option("--cpu-affinity/--no-cpu-affinity", default=None, help="Pin worker i to the i-th usable CPU.")
-@click.option("--pid-file", default=None, help="Master pid file (default: server.pid_file or one per port in $TMPDIR).")
+@click.option("--pid-file", default=None,
+              help="Master pid file (default: server.pid_file, or one per config file in $TMPDIR).")
 @click.option("--log-file", default=None, help="Log to this file (reopened on SIGUSR1) instead of stderr.")
 @click.option("--single-process", is_flag=True,
               help="Debugging: serve in this one process (no master, admin API or shared memory).")
@@ -91,32 +92,59 @@ def run(config_path: str | None, listen: str | None, upstream: str | None, worke
     else:
         raise click.UsageError("give -c FILE, or --listen and --upstream")
     run_as = _run_as_or_exit(config)
+    log_file_option = log_file
     log_file = log_file if log_file is not None else config.server.log_file
     setup_logging(log_level, log_file, owner=(run_as.uid, run_as.gid) if run_as else None)
     log_target_warnings(config, text, config_path or "<command line>")  # unresolvable hosts, in the background
     if single_process:
-        reload = (lambda: load_config(config_path)) if config_path else None  # noqa: E731
-        try:
-            run_worker(config, reload=reload, on_ready=lambda worker: _announce(config, worker.ports, None, 1),
-                       run_as=run_as)
-        except PrivilegeError as error:
-            click.echo(f"litemesh: {error}", err=True)
-            sys.exit(1)
+        _run_single_process(config, config_path, run_as)
         return
     try:
         count = worker_count(workers if workers is not None else config.server.workers)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--workers") from None
+    # a reload leaves what the command line set alone (and says so)
+    options = {"server.workers": (workers, "--workers"), "server.pid_file": (pid_file, "--pid-file"),
+               "server.log_file": (log_file_option, "--log-file"),
+               "server.cpu_affinity": (cpu_affinity, "--cpu-affinity" if cpu_affinity else "--no-cpu-affinity")}
     master = Master(config, config_path=config_path, config_text=text, workers=count,
                     cpu_affinity=config.server.cpu_affinity if cpu_affinity is None else cpu_affinity,
-                    pid_file=pid_file if pid_file is not None else default_pid_file(config),
+                    pid_file=pid_file if pid_file is not None else default_pid_file(config, config_path),
                     log_level=log_level, log_file=log_file,
-                    announce=lambda m: _announce(m.config, [l.port for l in m.config.listeners], m, count))
+                    announce=lambda m: _announce(m.config, [l.port for l in m.config.listeners], m, count),
+                    fixed={field: option for field, (value, option) in options.items() if value is not None})
     try:
-        sys.exit(master.run())
+        code = master.run()
     except PidFileError as error:
         click.echo(f"litemesh: {error}", err=True)
         sys.exit(1)
+    if code and master.start_error and log_file:  # the log went to the file: say why here too
+        click.echo(f"litemesh: {master.start_error}", err=True)
+    sys.exit(code)
+
+
+def _run_single_process(config: GatewayConfig, config_path: str | None, run_as: RunAs | None) -> None:
+    from .master.claims import AddressClaims
+    from .server.listener import ListenerError
+
+    claims = AddressClaims()  # the same check as the master's: never join another process's listeners
+    try:
+        config = claims.claim(config)
+    except ListenerError as error:
+        click.echo(f"litemesh: cannot start: {error}", err=True)
+        sys.exit(1)
+    reload = (lambda: load_config(config_path)) if config_path else None  # noqa: E731
+    try:
+        run_worker(config, reload=reload, on_ready=lambda worker: _announce(config, worker.ports, None, 1),
+                   run_as=run_as)
+    except ListenerError as error:
+        click.echo(f"litemesh: cannot start: {error}", err=True)
+        sys.exit(1)
+    except PrivilegeError as error:
+        click.echo(f"litemesh: {error}", err=True)
+        sys.exit(1)
+    finally:
+        claims.close()
 
 
 def _announce(config: GatewayConfig, ports: list[int], master: "Master | None", workers: int) -> None:
@@ -131,16 +159,45 @@ def _announce(config: GatewayConfig, ports: list[int], master: "Master | None", 
 
 
 def _signal_running(config_path: str | None, pid_file: str | None, signum: int) -> int:
-    if pid_file is None:
-        if config_path is None:
-            raise click.UsageError("give -c FILE (to find its pid file) or --pid-file")
-        pid_file = default_pid_file(_load_or_exit(config_path))
-    pid = read_pid(pid_file)
-    if pid is None or not alive(pid):
-        click.echo(f"litemesh: no running gateway ({pid_file} missing or stale)", err=True)
+    """Find the master (see ``master/pidfile.py``) and signal it; exit 1 if none runs."""
+    if pid_file is not None:
+        candidates = [pid_file]
+    elif config_path is not None:
+        candidates = _pid_file_candidates(config_path)
+    else:
+        raise click.UsageError("give -c FILE (to find its pid file) or --pid-file")
+    found = find_running(candidates)
+    if found is None:
+        click.echo(f"litemesh: no running gateway ({' or '.join(candidates)} missing or stale)", err=True)
         sys.exit(1)
-    os.kill(pid, signum)
-    return pid
+    os.kill(found[0], signum)
+    return found[0]
+
+
+def _pid_file_candidates(config_path: str) -> list[str]:
+    """The file's ``server.pid_file`` as it is now (a reload that changed it moved the pid file
+    there), then the default for this config file.  An invalid file (the master still runs the
+    last valid one) is read leniently, for that one field."""
+    try:
+        configured = load_config(config_path).server.pid_file
+    except ConfigError:
+        configured = _lenient_pid_file(config_path)
+    candidates = [configured] if configured else []
+    return candidates + [default_pid_file_for(config_path)]
+
+
+def _lenient_pid_file(config_path: str) -> str:
+    import yaml
+
+    for name, value in os.environ.items():  # LITEMESH_SERVER__PID_FILE wins, as when loading
+        if name.upper() == "LITEMESH_SERVER__PID_FILE":
+            return value
+    try:
+        data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+        value = data["server"]["pid_file"]
+    except Exception:  # noqa: BLE001 - unreadable, not YAML, no such key: no configured pid file
+        return ""
+    return value if isinstance(value, str) else ""
 
 
 @main.command()
@@ -148,6 +205,8 @@ def _signal_running(config_path: str | None, pid_file: str | None, signum: int) 
 @click.option("--pid-file", default=None, help="The running master's pid file (instead of finding it from -c).")
 def reload(config_path: str | None, pid_file: str | None) -> None:
     """Reload a running gateway's config (SIGHUP to its master); errors go to its log and /status."""
+    if config_path is not None:
+        _load_or_exit(config_path)  # an invalid file: say why here, and leave the gateway alone
     pid = _signal_running(config_path, pid_file, signal.SIGHUP)
     click.echo(f"reload requested (master pid {pid})")
 
@@ -300,6 +359,6 @@ def _run_demo(config_path: str, upstreams: dict[str, int]) -> None:
                "Ctrl-C stops.\n", err=True)
     count = worker_count(config.server.workers)
     master = Master(config, config_path=config_path, config_text=Path(config_path).read_text(encoding="utf-8"),
-                    workers=count, pid_file=default_pid_file(config),
+                    workers=count, pid_file=default_pid_file(config, config_path),
                     announce=lambda m: _announce(m.config, [l.port for l in m.config.listeners], m, count))
     master.run()

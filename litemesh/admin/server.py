@@ -183,6 +183,12 @@ class AdminServer:
             b"/reload": (_WRITE, b"POST", self._reload),
         }
 
+    def set_token(self, token: str | None) -> None:
+        """Require ``token`` from the next request on (a reload changed ``admin.token``); None: no token."""
+        if token is not None and not token:
+            raise ValueError("admin token must not be empty")
+        self._token = None if token is None else _digest(token.encode("utf-8"))
+
     @property
     def port(self) -> int | None:
         """The bound port, once started."""

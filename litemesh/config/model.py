@@ -90,7 +90,7 @@ class ServerSpec(_Spec, kw_only=True):
     server_header: Annotated[str, Meta(description="Server header on gateway responses; '' = none.")] = ""
     cpu_affinity: Annotated[bool, Meta(description="Pin worker i to the i-th usable CPU.")] = False
     pid_file: Annotated[str, Meta(
-        description="Master pid file for `litemesh reload/stop`; '' = <tmpdir>/litemesh-<first port>.pid.")] = ""
+        description="Master pid file for `litemesh reload/stop`; '' = one per config file in <tmpdir>.")] = ""
     log_file: Annotated[str, Meta(description="Error log file (reopened on SIGUSR1); '' = stderr.")] = ""
     user: Annotated[str, Meta(description="Start as root, bind the listeners, then serve as this user "
                                           "(the master stays root); '' = no switch.")] = ""

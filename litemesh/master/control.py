@@ -41,7 +41,16 @@ class Applied(msgspec.Struct, tag="applied", frozen=True):
     error: str | None = None
 
 
-Message = Union[ApplyConfig, Ready, Applied]
+class StartFailed(msgspec.Struct, tag="start_failed", frozen=True):
+    """Worker -> master, instead of ``Ready``: this worker cannot serve its first config (a listener
+    address is taken, the config cannot be applied) and exits.  Only this report fails a start-up;
+    a worker that dies without it (killed, crashed) is restarted like at any other time."""
+
+    pid: int
+    error: str
+
+
+Message = Union[ApplyConfig, Ready, Applied, StartFailed]
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(Message)
 

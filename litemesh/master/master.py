@@ -12,10 +12,20 @@ the next generation number and is pushed to every worker, which compiles its own
 it in between requests; nobody is restarted and no connection is closed.  The reload answer waits
 for every worker's acknowledgement, so "applied" means live everywhere.
 
+Settings that shape the processes rather than the data plane (the worker count, CPU pinning, the
+pid file, the admin token, the admin address, the log file) are sorted by ``reload_plan``: the
+master applies what it can and reports the rest as "needs restart"; none is silently ignored.
+
+Listener addresses.  Before any worker binds an address, the master claims it (``claims``): a
+gateway never joins the SO_REUSEPORT group of another process.  A taken address fails the start,
+or rejects the reload that adds it, naming the listener and the address.
+
 Supervision.  A worker that exits unexpectedly is reclaimed (its in-flight counters subtracted from
 the shared totals) and started again in the same slot: at once if it had run for a while, else
-with exponential backoff so a crash loop does not spin.  SIGTTIN/SIGTTOU add or retire a worker.
-SIGTERM/SIGQUIT drain (readiness goes false first), SIGINT stops fast, SIGUSR1 reopens log files.
+with exponential backoff so a crash loop does not spin.  That holds during start-up too: only a
+worker that *reports* it cannot start (``StartFailed``: a listener it cannot bind, a config it
+cannot apply) fails the start.  SIGTTIN/SIGTTOU add or retire a worker.  SIGTERM/SIGQUIT drain
+(readiness goes false first), SIGINT stops fast, SIGUSR1 reopens log files.
 """
 from __future__ import annotations
 
@@ -30,7 +40,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import msgspec
 
@@ -39,11 +49,13 @@ from ..config import ConfigError, GatewayConfig, load_config_text
 from ..logs import reopen_log_files
 from ..plural import plural
 from ..proxy.snapshot import target_key
-from ..server.listener import listening_socket
+from ..server.listener import ListenerError
 from ..shm import Segment, SlotNames
-from .control import ApplyConfig, Applied, ControlProtocol, Message, Ready
-from .cpus import affinity_cpus
-from .pidfile import remove_pid_file, write_pid_file
+from .claims import AddressClaims
+from .control import ApplyConfig, Applied, ControlProtocol, Message, Ready, StartFailed
+from .cpus import affinity_cpus, worker_count
+from .pidfile import PidFileError, default_pid_file, move_pid_file, remove_pid_file, write_pid_file
+from .reload_plan import FieldChange, ReloadPlan, plan_reload
 
 log = logging.getLogger("litemesh.master")
 
@@ -72,6 +84,8 @@ class WorkerHandle:
         self.restarts = 0
         self.failures = 0  # consecutive short-lived runs, for the backoff
         self.retiring = False
+        self.start_error: str | None = None  # what its StartFailed report said
+        self.exit_seen = 0.0  # when the process was first seen gone while its channel was still open
         self.exited: asyncio.Future[int] | None = None
         self.pending_applies: dict[int, asyncio.Future[str | None]] = {}
 
@@ -79,7 +93,10 @@ class WorkerHandle:
 class Master:
     def __init__(self, config: GatewayConfig, *, config_path: str | None = None, config_text: str = "",
                  workers: int = 1, cpu_affinity: bool = False, pid_file: str | None = None,
-                 log_level: str = "info", log_file: str = "", announce: Any = None) -> None:
+                 log_level: str = "info", log_file: str = "", announce: Any = None,
+                 fixed: Mapping[str, str] | None = None) -> None:
+        """``fixed``: config field path -> the command-line option that set it (``--workers``, ...);
+        a reload leaves those fields alone and says so."""
         self.config = config
         self.config_path = config_path
         self.config_hash = hashlib.sha256(config_text.encode()).hexdigest()
@@ -91,6 +108,12 @@ class Master:
         # fixed at start: a worker restarted after a reload that changed server.user matches the others
         self.run_as = (config.server.user, config.server.group)
         self.announce = announce  # callable(master) once every worker is ready
+        self.fixed = dict(fixed or {})
+        self.needs_restart: list[FieldChange] = []
+        self.overridden: list[tuple[FieldChange, str]] = []
+        self.start_error: str | None = None
+        self._started = False
+        self.claims = AddressClaims()
         self.generation = 1
         self.started = time.time()
         self.draining = False
@@ -98,7 +121,6 @@ class Master:
         self.reloads = {"ok": 0, "failed": 0}
         self.handles: dict[int, WorkerHandle] = {}
         self.admin_port = 0
-        self._reserved: list[socket.socket] = []  # port-0 listeners, resolved once for all workers
         self._stop: asyncio.Future[str] | None = None
         self._reaper: asyncio.Task[None] | None = None
         self._reload_lock: asyncio.Lock | None = None
@@ -128,7 +150,19 @@ class Master:
         loop = self._loop = asyncio.get_running_loop()
         self._stop = loop.create_future()
         self._reload_lock = asyncio.Lock()
-        self.config = self._resolve_ephemeral_ports(self.config)
+        try:
+            # before anything else: nothing may be served from an address another process listens on
+            self.config = self.claims.claim(self.config)
+        except ListenerError as error:
+            self.start_error = str(error)
+            log.error("cannot start: %s", error)
+            return 1
+        try:
+            return await self._run_claimed()
+        finally:
+            self.claims.close()
+
+    async def _run_claimed(self) -> int:
         self.segment = Segment.create(workers=self.worker_capacity, routes=self.route_capacity,
                                       targets=self.target_capacity)
         # slots keep their meaning across reloads; a reused route slot is zeroed first
@@ -140,8 +174,9 @@ class Master:
                 await self._start_admin()
             except OSError as error:
                 admin = self.config.admin
-                log.error("cannot listen for the admin API on %s:%d: %s (set admin.address, or "
-                          "admin.enabled: false)", admin.host, admin.port, error.strerror or error)
+                self.start_error = (f"cannot listen for the admin API on {admin.host}:{admin.port}: "
+                                    f"{error.strerror or error} (set admin.address, or admin.enabled: false)")
+                log.error("%s", self.start_error)
                 return 1
             if self.pid_file:
                 write_pid_file(self.pid_file)
@@ -151,6 +186,7 @@ class Master:
             if not await self._wait_ready(START_TIMEOUT):
                 await self._shutdown("stop")
                 return 1
+            self._started = True
             if self.announce is not None:
                 self.announce(self)
             how = await self._stop
@@ -163,28 +199,7 @@ class Master:
                 remove_pid_file(self.pid_file)
             if self._admin is not None:
                 await self._admin.close()
-            for sock in self._reserved:
-                sock.close()
             self.segment.close()
-
-    def _resolve_ephemeral_ports(self, config: GatewayConfig, running: GatewayConfig | None = None) -> GatewayConfig:
-        """Port 0 would give every worker its own random port; pick one here, for all of them.  The
-        bound (not listening) SO_REUSEPORT socket keeps the port ours while workers bind it.  On a
-        reload, a port-0 listener keeps the port its namesake got before (no listener churn)."""
-        if not any(listener.port == 0 for listener in config.listeners):
-            return config
-        before = {(l.name, l.host): l.port for l in running.listeners} if running is not None else {}
-        listeners = []
-        for listener in config.listeners:
-            if listener.port == 0:
-                port = before.get((listener.name, listener.host))
-                if port is None:
-                    sock = listening_socket(listener.host, 0, listen=False)
-                    self._reserved.append(sock)
-                    port = sock.getsockname()[1]
-                listener = msgspec.structs.replace(listener, port=port)
-            listeners.append(listener)
-        return msgspec.structs.replace(config, listeners=tuple(listeners))
 
     async def _start_admin(self) -> None:
         admin = self.config.admin
@@ -260,6 +275,8 @@ class Master:
         handle.started_at = time.monotonic()
         handle.ready = False
         handle.generation = 0
+        handle.start_error = None
+        handle.exit_seen = 0.0
         handle.exited = self._loop.create_future()
         handle.pending_applies = {}
         channel = ControlProtocol(functools.partial(self._on_message, handle),
@@ -291,6 +308,9 @@ class Master:
             waiter = handle.pending_applies.pop(message.generation, None)
             if waiter is not None and not waiter.done():
                 waiter.set_result(message.error)
+        elif isinstance(message, StartFailed):
+            handle.start_error = message.error
+            log.error("worker %d (pid %d) cannot start: %s", handle.index, message.pid, message.error)
 
     def _on_channel_lost(self, handle: WorkerHandle, polls: int = 0) -> None:
         """The worker's end closed: it is exiting.  Poll briefly until the process is gone, then
@@ -311,6 +331,13 @@ class Master:
             proc = handle.proc
             if proc is None or proc.poll() is None:
                 continue
+            if handle.channel is not None and handle.channel.transport is not None:
+                # Gone, but its channel is still open: its last words (a StartFailed report) may be
+                # unread.  The channel's close reaps it (_on_channel_lost); this poll only after a while.
+                now = time.monotonic()
+                handle.exit_seen = handle.exit_seen or now
+                if now - handle.exit_seen < 1.0:
+                    continue
             code = proc.returncode
             handle.proc = None
             handle.ready = False
@@ -325,11 +352,11 @@ class Master:
                 handle.exited.set_result(code)
             if self.segment is not None:
                 self.segment.reclaim_worker(handle.index)
-            if self.draining or handle.retiring:
+            if self.draining or handle.retiring or (handle.start_error and not self._started):
                 log.info("worker %d (pid %d) exited with %s", handle.index, handle.pid, code)
                 if handle.retiring:
                     del self.handles[handle.index]
-                continue
+                continue  # (a start-up that a worker reported impossible is stopping: no restart)
             uptime = time.monotonic() - handle.started_at
             handle.failures = 0 if uptime >= STABLE_AFTER else handle.failures + 1
             delay = 0.0 if handle.failures == 0 else min(MAX_BACKOFF, 0.25 * 2 ** (handle.failures - 1))
@@ -349,40 +376,58 @@ class Master:
         """SIGTTIN: one more worker, in the lowest free slot."""
         if self.draining:
             return
-        free = next((i for i in range(self.worker_capacity) if i not in self.handles), None)
-        if free is None:
+        if len(self._live_slots()) >= self.worker_capacity:
             log.warning("SIGTTIN ignored: all %s in use", plural(self.worker_capacity, "worker slot"))
             return
-        self.desired += 1
-        self._spawn(free)
+        self._scale_to(len(self._live_slots()) + 1)
 
     def remove_worker(self) -> None:
         """SIGTTOU: drain and retire the highest slot (never the last worker)."""
-        live = sorted(i for i, h in self.handles.items() if not h.retiring)
+        live = self._live_slots()
         if self.draining or len(live) <= 1:
             return
-        handle = self.handles[live[-1]]
-        handle.retiring = True
-        self.desired -= 1
-        if handle.proc is not None:
-            handle.proc.send_signal(signal.SIGTERM)
-        else:
-            del self.handles[handle.index]
+        self._scale_to(len(live) - 1)
+
+    def _live_slots(self) -> list[int]:
+        return sorted(i for i, h in self.handles.items() if not h.retiring)
+
+    def _scale_to(self, count: int) -> list[WorkerHandle]:
+        """Spawn workers in the lowest free slots, or drain and retire the highest ones, until
+        ``count`` (1 to ``worker_capacity``) serve; returns the spawned ones."""
+        live = self._live_slots()
+        spawned = []
+        while len(live) < count:
+            free = next(i for i in range(self.worker_capacity) if i not in self.handles)
+            spawned.append(self._spawn(free))
+            live.append(free)
+        for index in live[count:]:
+            handle = self.handles[index]
+            handle.retiring = True
+            if handle.proc is not None:
+                handle.proc.send_signal(signal.SIGTERM)
+            else:
+                del self.handles[handle.index]
+        self.desired = count
+        return spawned
 
     async def _wait_ready(self, timeout: float) -> bool:
-        """Start-up: every worker must come up once; one that dies first (a port in use, a bad
-        interpreter) fails the start instead of being restarted in a loop."""
+        """Start-up: wait until every worker is ready.  A worker that *reports* that it cannot start
+        (StartFailed: a listener it cannot bind, a config it cannot apply) fails the start; one that
+        dies without a report (killed, crashed) is restarted with backoff, as at any other time."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._stop is not None and self._stop.done():
                 return True
             if self.ready():
                 return True
-            if any(h.restarts for h in self.handles.values()):
-                log.error("a worker exited during start-up (see its error above): stopping")
+            failed = next((h for h in self.handles.values() if h.start_error), None)
+            if failed is not None:
+                self.start_error = f"worker {failed.index}: {failed.start_error}"
+                log.error("cannot start: %s", self.start_error)
                 return False
             await asyncio.sleep(0.02)
-        log.error("workers did not become ready within %.0f s", timeout)
+        self.start_error = f"workers did not become ready within {timeout:.0f} s"
+        log.error("%s", self.start_error)
         return False
 
     def ready(self) -> bool:
@@ -404,8 +449,13 @@ class Master:
             except (OSError, UnicodeDecodeError) as exc:
                 return self._reload_failed(f"{self.config_path}: cannot read configuration: {exc}")
             try:
-                config = self._resolve_ephemeral_ports(load_config_text(text, self.config_path), self.config)
+                loaded = load_config_text(text, self.config_path)
             except ConfigError as error:
+                return self._reload_failed(str(error))
+            plan = plan_reload(self.config, loaded, self._overrides())
+            try:
+                config = self.claims.claim(plan.config, self.config)  # the listener addresses it adds
+            except ListenerError as error:
                 return self._reload_failed(str(error))
             started = time.monotonic()
             self.generation += 1
@@ -413,12 +463,26 @@ class Master:
             self.config_hash = hashlib.sha256(text.encode()).hexdigest()
             self._assign_slots(config)
             errors = await self._roll_out()
+            if not errors:
+                self.claims.keep_only(config)  # every worker closed the listeners it drops
+            errors += await self._apply_master_fields(plan)
+            self.needs_restart, self.overridden = plan.restart, plan.overridden
+            for change in plan.restart:
+                shown = change.as_json()
+                log.warning("reload: %s is %r in the file but %r runs: needs a restart", change.field,
+                            shown["file"], shown["running"])
+            for change, option in plan.overridden:
+                log.warning("reload: %s is %r in the file; %s on the command line keeps %r", change.field,
+                            change.as_json()["file"], option, change.running)
             elapsed = time.monotonic() - started
             result = {"ok": not errors, "generation": self.generation, "at": time.time(),
                       "error": "; ".join(errors) if errors else None,
                       "load_ms": round((started - begun) * 1000, 1),  # read + validate here
                       "apply_ms": round(elapsed * 1000, 1),  # until every worker acknowledged
-                      "routes": len(config.routes)}
+                      "routes": len(config.routes),
+                      "applied": [change.as_json() for change in plan.master],
+                      "needs_restart": [change.as_json() for change in plan.restart],
+                      "overridden": [change.as_json(option=option) for change, option in plan.overridden]}
             self.last_reload = result
             self.reloads["ok" if not errors else "failed"] += 1
             if errors:
@@ -428,6 +492,71 @@ class Master:
                 log.info("generation %d live in %s after %.0f ms", self.generation, plural(live, "worker"),
                          elapsed * 1000)
             return not errors, result
+
+    def _overrides(self) -> dict[str, tuple[str, Any]]:
+        """Fields the command line fixed: option and the value in force."""
+        running = {"server.workers": self.desired, "server.cpu_affinity": self.cpu_affinity,
+                   "server.pid_file": self.pid_file, "server.log_file": self.log_file}
+        return {field: (option, running.get(field)) for field, option in self.fixed.items()}
+
+    async def _apply_master_fields(self, plan: ReloadPlan) -> list[str]:
+        """Apply the changed fields that the master itself carries out; returns errors.  A field
+        that could not be applied goes back to its running value (and into ``plan``'s lists)."""
+        errors: list[str] = []
+        change = plan.changed("server.workers")
+        if change is not None:
+            count = worker_count(change.file)
+            if count > self.worker_capacity:  # the shared memory segment has this many worker slots
+                plan.master.remove(change)
+                plan.restart.append(change._replace(running=self.desired))
+                self._keep_field("server", "workers", change.running)
+            else:
+                errors += await self._await_started(self._scale_to(count))
+        change = plan.changed("server.cpu_affinity")
+        if change is not None:
+            self.cpu_affinity = bool(change.file)
+            self._pin_workers()
+        change = plan.changed("server.pid_file")
+        if change is not None and self.pid_file:
+            new = default_pid_file(self.config, self.config_path)
+            try:
+                move_pid_file(self.pid_file, new)
+                log.info("pid file moved from %s to %s", self.pid_file, new)
+                self.pid_file = new
+            except PidFileError as error:
+                errors.append(f"server.pid_file: {error} (the pid file stays {self.pid_file})")
+                plan.master.remove(change)
+                self._keep_field("server", "pid_file", change.running)
+        change = plan.changed("admin.token")
+        if change is not None and self._admin is not None:
+            self._admin.set_token(change.file)
+        return errors
+
+    def _keep_field(self, section: str, field: str, value: Any) -> None:
+        spec = msgspec.structs.replace(getattr(self.config, section), **{field: value})
+        self.config = msgspec.structs.replace(self.config, **{section: spec})
+
+    async def _await_started(self, handles: list[WorkerHandle]) -> list[str]:
+        """Workers a reload added count as applied once they are ready (on the current generation)."""
+        def settled(h: WorkerHandle) -> bool:
+            return h.ready or h.retiring or h.start_error is not None
+
+        deadline = time.monotonic() + APPLY_TIMEOUT
+        while time.monotonic() < deadline and not all(settled(h) for h in handles):
+            await asyncio.sleep(0.02)
+        return [f"worker {h.index}: {h.start_error or f'not ready within {APPLY_TIMEOUT:.0f} s'}"
+                for h in handles if not (h.ready or h.retiring)]
+
+    def _pin_workers(self) -> None:
+        """Pin each running worker to its CPU, or let it run anywhere the master may."""
+        for handle in self.handles.values():
+            if handle.proc is None:
+                continue
+            cpus = {self._cpus[handle.index % len(self._cpus)]} if self.cpu_affinity else set(self._cpus)
+            try:
+                os.sched_setaffinity(handle.pid, cpus)
+            except OSError as error:  # exiting meanwhile
+                log.debug("worker %d: cannot set its CPU affinity: %s", handle.index, error)
 
     def _reload_failed(self, error: str) -> tuple[bool, dict[str, Any]]:
         log.error("reload rejected, generation %d keeps serving:\n%s", self.generation, error)
@@ -503,6 +632,10 @@ class Master:
             "config": {"path": self.config_path, "generation": self.generation, "sha256": self.config_hash,
                        "routes": len(self.config.routes), "services": len(self.config.services)},
             "last_reload": self.last_reload, "reloads": dict(self.reloads),
+            # settings the file changes but only a restart applies (running value kept), and those
+            # a command-line option fixes
+            "needs_restart": [change.as_json() for change in self.needs_restart],
+            "overridden": [change.as_json(option=option) for change, option in self.overridden],
             "workers_desired": self.desired, "workers": workers,
             "listeners": [f"{l.host}:{l.port}" for l in self.config.listeners],
         }

@@ -13,7 +13,7 @@ What this rules out, by design:
 
 * A reload that adds a listener on a privileged port (below
   ``/proc/sys/net/ipv4/ip_unprivileged_port_start``): the workers can no longer bind it.  The
-  reload answer says so (see :func:`bind_refused`) and the running listeners stay; a restart adds it.
+  reload answer says so (see :func:`privileged_port_hint`) and the running listeners stay; a restart adds it.
 * Changing ``server.user``/``server.group`` takes a restart: the master hands every worker the
   identity it was started with, so workers restarted later match the others.
 * Files a worker opens after the switch: only the log file, reopened on SIGUSR1.  The master
@@ -30,7 +30,7 @@ import os
 import pwd
 from typing import NamedTuple
 
-__all__ = ["PrivilegeError", "RunAs", "resolve", "check_can_switch", "drop_privileges", "bind_refused",
+__all__ = ["PrivilegeError", "RunAs", "resolve", "check_can_switch", "drop_privileges", "privileged_port_hint",
            "unprivileged_port_start"]
 
 
@@ -142,12 +142,11 @@ def unprivileged_port_start() -> int:
         return 1024
 
 
-def bind_refused(host: str, port: int, error: PermissionError) -> PermissionError:
-    """The error of a worker that may no longer bind ``host:port`` (a reload added it after the
-    worker switched users): say why, and what to do."""
+def privileged_port_hint(port: int) -> str:
+    """Why a worker that switched users may not bind ``port`` (a reload added it), and what to do;
+    "" when the switch is not the reason."""
     limit = unprivileged_port_start()
     if os.geteuid() == 0 or port >= limit:
-        return error
-    return PermissionError(error.errno, f"cannot listen on {host}:{port}: workers serve as uid {os.geteuid()} "
-                                        f"(server.user) and ports below {limit} need root; restart the gateway "
-                                        "to add this listener")
+        return ""
+    return (f"workers serve as uid {os.geteuid()} (server.user) and ports below {limit} need root; restart "
+            "the gateway to add this listener")

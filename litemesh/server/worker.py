@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -19,8 +20,8 @@ from ..logs import reopen_log_files
 from ..plural import plural
 from ..proxy.pool import PoolRegistry
 from ..proxy.snapshot import compile_snapshot, compile_snapshot_sliced
-from .listener import listening_socket
-from .privileges import RunAs, bind_refused, drop_privileges
+from .listener import ListenerError, listening_socket
+from .privileges import RunAs, drop_privileges, privileged_port_hint
 from .protocol import DownstreamProtocol
 from .state import WorkerState
 
@@ -43,6 +44,7 @@ class Worker:
         self.state: WorkerState | None = None
         self.servers: list[asyncio.base_events.Server] = []
         self._servers_by_address: dict[tuple[str, int], list[asyncio.base_events.Server]] = {}
+        self._backlogs: dict[tuple[str, int], int] = {}
         self._stop: asyncio.Future[str] | None = None
         self.generation = generation
 
@@ -64,10 +66,18 @@ class Worker:
                 await self._serve_socket(sock, sock.getsockname()[:2], 2048)
         else:
             for listener in self.config.listeners:
-                await self._listen(listener.host, listener.port, listener.backlog)
+                await self._listen(listener.name, listener.host, listener.port, listener.backlog)
 
-    async def _listen(self, host: str, port: int, backlog: int) -> None:
-        await self._serve_socket(listening_socket(host, port, backlog), (host, port), backlog)
+    async def _listen(self, name: str, host: str, port: int, backlog: int) -> None:
+        """Raises ListenerError (an OSError naming the listener and its address)."""
+        try:
+            sock = listening_socket(host, port, backlog)
+        except PermissionError as error:  # a privileged port, after the switch to server.user
+            raise ListenerError(name, host, port, error, privileged_port_hint(port)) from None
+        except OSError as error:
+            raise ListenerError(name, host, port, error) from None
+        await self._serve_socket(sock, (host, port), backlog)
+        self._backlogs[(host, port)] = backlog
 
     async def _serve_socket(self, sock: socket.socket, address: tuple[str, int], backlog: int) -> None:
         state = self.state
@@ -115,20 +125,44 @@ class Worker:
         snapshot = await compile_snapshot_sliced(config, self.state.pools, generation, route_slots=route_slots,
                                                  target_slots=target_slots)
         wanted = {(l.host, l.port): l for l in config.listeners}
+        added = []
+        try:
+            for address, listener in wanted.items():
+                if address not in self._servers_by_address:
+                    await self._listen(listener.name, listener.host, listener.port, listener.backlog)
+                    added.append(address)
+        except OSError:
+            self._close_listeners(added)  # all or nothing: the running generation keeps its listeners
+            raise
+        self._close_listeners([a for a in self._servers_by_address if a not in wanted])
         for address, listener in wanted.items():
-            if address not in self._servers_by_address:
-                try:
-                    await self._listen(listener.host, listener.port, listener.backlog)  # OSError: not applied
-                except PermissionError as error:  # a privileged port after the switch to server.user
-                    raise bind_refused(listener.host, listener.port, error) from None
-        for address in [a for a in self._servers_by_address if a not in wanted]:
-            for server in self._servers_by_address.pop(address):
-                server.close()
-                self.servers.remove(server)
+            if self._backlogs.get(address) != listener.backlog:
+                self._set_backlog(address, listener.backlog)
         self.state.snapshot = snapshot
         freeze_new_snapshot()
         self.config = config
         self.generation = generation
+
+    def _close_listeners(self, addresses: list[tuple[str, int]]) -> None:
+        """Stop accepting on ``addresses``; their connections stay open."""
+        for address in addresses:
+            self._backlogs.pop(address, None)
+            for server in self._servers_by_address.pop(address, []):
+                server.close()
+                self.servers.remove(server)
+
+    def _set_backlog(self, address: tuple[str, int], backlog: int) -> None:
+        # listen() again on a listening socket only changes its backlog (Linux); through a dup,
+        # since the event loop's socket objects do not expose listen().
+        try:
+            for server in self._servers_by_address.get(address, []):
+                for sock in server.sockets:
+                    with socket.socket(fileno=os.dup(sock.fileno())) as dup:
+                        dup.listen(backlog)
+        except OSError as error:  # the old backlog stays; nothing else depends on it
+            log.warning("cannot change the backlog of %s:%d to %d: %s", *address, backlog, error)
+            return
+        self._backlogs[address] = backlog
 
     async def serve(self) -> None:
         """Serve until a stop is requested, then drain or stop."""

@@ -3,9 +3,12 @@
 The master passes, as inherited file descriptors, one end of a control socketpair and the shared
 memory segment.  The worker reads its first config from the control channel, binds its own
 SO_REUSEPORT listeners, switches to ``--user``/``--group`` if given (server.user, see
-``privileges``), reports ``Ready`` and serves.  Later configs arrive on the same channel and
-are swapped in between requests; each is acknowledged with ``Applied``.  If the master goes away
-(the channel closes) the worker drains and exits: no orphaned workers.
+``privileges``), reports ``Ready`` and serves.  If it cannot (a listener address is taken, the
+config cannot be applied, the user switch fails) it reports ``StartFailed`` with the reason before
+exiting: only that report makes the master give up a start-up; a worker that just dies is
+restarted.  Later configs arrive on the same channel and are swapped in between requests; each is
+acknowledged with ``Applied``.  If the master goes away (the channel closes) the worker drains and
+exits: no orphaned workers.
 
 Signals: SIGTERM/SIGQUIT drain, SIGINT stops at once, SIGUSR1 reopens the log file, SIGHUP is
 ignored (reloads go through the master, which validates the config once for everyone).
@@ -22,7 +25,7 @@ import struct
 import sys
 
 from ..logs import setup_logging
-from ..master.control import ApplyConfig, Applied, ControlProtocol, Message, Ready, decode
+from ..master.control import ApplyConfig, Applied, ControlProtocol, Message, Ready, StartFailed, decode, encode
 from .privileges import PrivilegeError, RunAs, drop_privileges, resolve
 from .worker import Worker
 
@@ -65,20 +68,31 @@ class WorkerProcess:
                                       route_slots=first.route_slots, target_slots=first.target_slots)
         try:
             await worker.start()
-        except OSError as error:  # typically a listener address in use
-            log.error("worker %d cannot listen: %s", self.index, error)
+        except Exception as error:  # a listener address in use (ListenerError names it), a config that fails
+            reason = str(error) if isinstance(error, OSError) else f"{type(error).__name__}: {error}"
+            log.error("worker %d cannot start: %s", self.index, reason, exc_info=not isinstance(error, OSError))
+            self._report_start_failure(reason)
             raise SystemExit(3) from None
         if self.run_as is not None:  # listeners bound: serve as server.user from here on
             try:
                 drop_privileges(self.run_as)
             except PrivilegeError as error:
                 log.error("worker %d: %s", self.index, error)
+                self._report_start_failure(str(error))
                 raise SystemExit(3) from None
         _, self.channel = await loop.create_unix_connection(
             lambda: ControlProtocol(self._on_message, self._on_master_lost), sock=self.control_sock)
         worker.install_signals()  # this worker has no reload source: SIGHUP does nothing here
         self.channel.send(Ready(os.getpid(), first.generation, worker.ports))
         await worker.serve()
+
+    def _report_start_failure(self, reason: str) -> None:
+        # The channel is not wrapped in a transport yet: a plain blocking write, bounded in time.
+        try:
+            self.control_sock.settimeout(5.0)
+            self.control_sock.sendall(encode(StartFailed(os.getpid(), reason)))
+        except OSError:
+            pass  # the master is gone or stuck; our exit code still tells
 
     def _on_message(self, message: Message) -> None:
         if isinstance(message, ApplyConfig):

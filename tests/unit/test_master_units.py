@@ -90,6 +90,16 @@ def test_stale_pid_file_is_taken_over(tmp_path: Path) -> None:
     assert pidfile.read_pid(str(path)) == os.getpid()
 
 
-def test_default_pid_file_per_port() -> None:
-    config = load_config_text("listeners: [{address: '127.0.0.1:18123'}]\n")
-    assert pidfile.default_pid_file(config).endswith("litemesh-18123.pid")
+def test_default_pid_file_is_named_from_the_config_file_not_its_port(tmp_path: Path) -> None:
+    before = load_config_text("listeners: [{address: '127.0.0.1:18123'}]\n")
+    after = load_config_text("listeners: [{address: '127.0.0.1:18124'}]\n")  # what a reload may do
+    path = str(tmp_path / "gateway.yaml")
+    assert pidfile.default_pid_file(before, path) == pidfile.default_pid_file(after, path)
+    assert Path(pidfile.default_pid_file(before, path)).name.startswith("litemesh-gateway-")
+    os.symlink(path, tmp_path / "link.yaml")  # one file, one pid file, whichever name the operator types
+    assert pidfile.default_pid_file(before, str(tmp_path / "link.yaml")) == pidfile.default_pid_file(before, path)
+    assert pidfile.default_pid_file(before, str(tmp_path / "other.yaml")) != pidfile.default_pid_file(before, path)
+    # --listen quick mode has no file: the listen address names it
+    assert pidfile.default_pid_file(before).endswith("litemesh-127.0.0.1-18123.pid")
+    configured = load_config_text("server: {pid_file: /run/gw.pid}\n")
+    assert pidfile.default_pid_file(configured, path) == "/run/gw.pid"
