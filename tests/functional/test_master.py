@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from websockets.sync.client import connect as ws_connect
@@ -34,6 +35,13 @@ def _config(origin, *extra_routes, **top):  # type: ignore[no-untyped-def]
             **top}
 
 
+def _slow_config(origin):  # type: ignore[no-untyped-def]
+    """``_config`` with room for requests that stay in flight for seconds (upstream read 15 s)."""
+    config = _config(origin)
+    config["services"] = [service("main", origin, timeouts={"read": "15s"})]
+    return config
+
+
 def _status(gw) -> dict:  # type: ignore[no-untyped-def]
     resp = gw.admin("GET", "/status", timeout=5)
     assert resp.status == 200, resp.body
@@ -53,6 +61,14 @@ def _wait(predicate, timeout: float = 15.0, step: float = 0.05):  # type: ignore
 def _get_fresh(gw, path: str = "/bytes/10", timeout: float = 5.0):  # type: ignore[no-untyped-def]
     """One request on a new connection: the kernel picks the worker (SO_REUSEPORT)."""
     return request(gw.port, "GET", path, timeout=timeout, headers=[("Connection", "close")])
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` holds ``path`` open (the file now at that path, not a renamed one)."""
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}") == str(path) for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
 
 
 def _worker_pids(status: dict) -> dict[int, int]:
@@ -146,14 +162,16 @@ def test_killed_worker_is_restarted_while_the_other_serves(gateway, origin):
     before = _worker_pids(_status(gw))
     victim = before[0]
     with Load(gw.port, threads=2) as load:
-        time.sleep(0.3)
-        ok_at_kill = load.ok
+        _wait(lambda: load.ok >= 20)
         os.kill(victim, signal.SIGKILL)
-        time.sleep(0.2)
+        ok_at_kill = load.ok
+        # the other worker answers while the victim is down (before its replacement is ready)
+        _wait(lambda: load.ok >= ok_at_kill + 20 or _status(gw)["workers"][0]["pid"] not in (None, victim))
         ok_after_kill = load.ok
         restarted = _wait(lambda: (lambda s: s["ready"] and _worker_pids(s).get(0) not in (None, victim) and s)(
             _status(gw)))
-        time.sleep(0.3)
+        ok_at_restart = load.ok
+        _wait(lambda: load.ok >= ok_at_restart + 20)
     assert ok_after_kill > ok_at_kill, "nobody answered right after the kill"
     assert restarted["workers"][0]["restarts"] == 1
     assert _worker_pids(restarted)[1] == before[1], "the other worker was disturbed"
@@ -189,7 +207,7 @@ def test_reload_under_load_drops_nothing_and_keeps_websockets(gateway, origin):
                 for _ in range(12):
                     resp = _get_fresh(gw, f"/gen{generation}")
                     assert (resp.status, resp.body) == (200, str(generation).encode())
-            time.sleep(0.25)
+            _wait(lambda: load.ok > 300, timeout=60)  # enough traffic went through the reloads
         ws.send("after six reloads")
         assert ws.recv(timeout=5) == "after six reloads"
     assert load.failures == [], load.failures[:10]
@@ -216,14 +234,12 @@ def test_invalid_reload_keeps_the_running_config(gateway, origin):
 
 
 def test_sigterm_drains_in_flight_request_and_readiness_goes_false(gateway, origin):
-    gw = gateway(_config(origin), workers=2)
+    gw = gateway(_slow_config(origin), workers=2)
     conn = RawConnection("127.0.0.1", gw.port, timeout=10)
-    conn.send(build_request("GET", "/slow/1500"))
-    time.sleep(0.3)
+    conn.send(build_request("GET", "/slow/3000?m=sigterm-drain"))
+    assert origin.wait_for_target("sigterm-drain")  # in flight at the origin
     gw.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
-    ready = gw.admin("GET", "/ready", timeout=3)
-    assert ready.status == 503
+    _wait(lambda: gw.admin("GET", "/ready", timeout=3).status == 503, timeout=2.5)  # while it still runs
     resp = conn.recv_response(timeout=10)
     assert (resp.status, resp.body) == (200, b"slow\n")
     conn.close()
@@ -310,23 +326,23 @@ def test_crash_looping_worker_backs_off(gateway, origin):
 
 
 def test_sigquit_drains_and_sigint_stops_fast(gateway, origin):
-    gw = gateway(_config(origin), workers=2)
+    gw = gateway(_slow_config(origin), workers=2)
     conn = RawConnection("127.0.0.1", gw.port, timeout=10)
-    conn.send(build_request("GET", "/slow/800"))
-    time.sleep(0.2)
+    conn.send(build_request("GET", "/slow/800?m=sigquit-drain"))
+    assert origin.wait_for_target("sigquit-drain")
     gw.proc.send_signal(signal.SIGQUIT)
     assert conn.recv_response(timeout=10).status == 200  # drained like SIGTERM
     conn.close()
     assert gw.proc.wait(15) == 0
 
-    gw = gateway(_config(origin), workers=2)
+    gw = gateway(_slow_config(origin), workers=2)
     conn = RawConnection("127.0.0.1", gw.port, timeout=10)
-    conn.send(build_request("GET", "/slow/5000"))
-    time.sleep(0.2)
+    conn.send(build_request("GET", "/slow/8000?m=sigint-fast"))
+    assert origin.wait_for_target("sigint-fast")
     started = time.monotonic()
     gw.proc.send_signal(signal.SIGINT)
     assert gw.proc.wait(10) == 0
-    assert time.monotonic() - started < 3.0, "SIGINT waited for the in-flight request"
+    assert time.monotonic() - started < 6.0, "SIGINT waited for the in-flight request"  # it takes 8 s
     conn.close()
 
 
@@ -337,7 +353,8 @@ def test_sigusr1_reopens_log_files_of_master_and_workers(gateway, origin, tmp_pa
     rotated = tmp_path / "litemesh.log.1"
     log_file.rename(rotated)  # what logrotate does
     gw.proc.send_signal(signal.SIGUSR1)
-    time.sleep(0.5)
+    # every process has the new file open (the master forwards SIGUSR1 to the workers)
+    _wait(lambda: all(_has_open(pid, log_file) for pid in [gw.pid, *_worker_pids(_status(gw)).values()]))
     gw.write_config(_config(origin, route("r", "/r", respond={"status": 204})))
     assert _reload_via_admin(gw)["ok"]  # the master logs the reload, every worker logs its generation
     text = _wait(lambda: log_file.exists() and (lambda t: "generation 2 live" in t and t)(log_file.read_text()))

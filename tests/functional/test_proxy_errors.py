@@ -301,7 +301,7 @@ def test_connect_timeout_is_504(gw, module_gateway, origins):
         started = time.monotonic()
         resp = get(gw2.port, "/anything", timeout=5)
         assert_error_answer(resp, 504)
-        assert 0.8 <= time.monotonic() - started <= 3.0
+        assert 0.8 <= time.monotonic() - started <= 4.5  # the 1 s connect timeout (slack for busy boxes)
     finally:
         for s in fillers:
             s.close()

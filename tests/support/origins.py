@@ -757,6 +757,16 @@ class HttpOrigin(_ThreadedServer):
             time.sleep(0.01)
         return True
 
+    def wait_for_target(self, text: str, timeout: float = 10.0) -> bool:
+        """Poll until the head of a request whose target contains ``text`` arrived (bounded wait):
+        the readiness signal for "the request is in flight at the origin"."""
+        deadline = time.monotonic() + timeout
+        while not any(text in record["path"] for record in list(self.requests)):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def clear(self) -> None:
         self.requests.clear()
 
