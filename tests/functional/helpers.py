@@ -110,6 +110,19 @@ def stream_body(conn: RawConnection, resp: Response, timeout: float = 30.0,
         total += len(data)
 
 
+def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "", step: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it returns something truthy, and return that; AssertionError after
+    ``timeout`` seconds.  The way functional tests wait: on a signal, never on a bare sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what or 'condition'} not met within {timeout} s")
+        time.sleep(step)
+
+
 def metric_sum(text: str, name: str, **labels: str) -> float:
     """Sum of the samples of ``name`` in a Prometheus page whose labels include ``labels``."""
     total = 0.0

@@ -278,7 +278,8 @@ def test_merged_path_is_what_the_upstream_sees(gw):
 @pytest.fixture(scope="module")
 def gw_trusting(module_gateway, origins):  # type: ignore[no-untyped-def]
     return module_gateway({
-        "server": {"trust_forwarded": ["127.0.0.1", "10.0.0.0/8"], "emit_forwarded": True},
+        "server": {"trust_forwarded": ["127.0.0.1", "10.0.0.0/8"], "emit_forwarded": True,
+                   "allow_trace": True, "merge_slashes": False},
         "services": [service("http", origins["http"])],
         "routes": [route("all", "/", "http")],
     }, name="trusting")
@@ -308,6 +309,14 @@ def test_trusted_chain_gives_the_first_untrusted_address_from_the_right(gw_trust
     assert seen["x-forwarded-for"] == ["6.6.6.6, 203.0.113.9, 10.1.2.3, 127.0.0.1"]
     assert seen["x-real-ip"] == ["203.0.113.9"]  # 10.1.2.3 and 127.0.0.1 are trusted hops; 6.6.6.6 unverifiable
     assert seen["forwarded"] == ['for=203.0.113.9, for=127.0.0.1;proto=http;host="shop.test"']
+
+
+def test_trace_forwarded_when_allowed(gw_trusting):
+    assert get(gw_trusting.port, "/echo", method="TRACE").json()["method"] == "TRACE"
+
+
+def test_merge_slashes_off_forwards_them(gw_trusting):
+    assert get(gw_trusting.port, "/echo//a").json()["path"] == "/echo//a"
 
 
 def test_all_trusted_chain_gives_the_leftmost(gw_trusting):

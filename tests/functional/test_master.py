@@ -19,6 +19,8 @@ from tests.support.origins import HttpOrigin, pattern_bytes
 from tests.support.rawclient import RawConnection, build_request, request
 
 from .conftest import REPO_ROOT, env_for_gateway, route, service
+from .helpers import metric_sum
+from .helpers import wait_until as _wait
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -48,16 +50,6 @@ def _status(gw) -> dict:  # type: ignore[no-untyped-def]
     return resp.json()
 
 
-def _wait(predicate, timeout: float = 15.0, step: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
-
-
 def _get_fresh(gw, path: str = "/bytes/10", timeout: float = 5.0):  # type: ignore[no-untyped-def]
     """One request on a new connection: the kernel picks the worker (SO_REUSEPORT)."""
     return request(gw.port, "GET", path, timeout=timeout, headers=[("Connection", "close")])
@@ -73,16 +65,6 @@ def _has_open(pid: int, path: Path) -> bool:
 
 def _worker_pids(status: dict) -> dict[int, int]:
     return {w["index"]: w["pid"] for w in status["workers"] if w["pid"]}
-
-
-def _metric_sum(text: str, name: str, **labels: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 class Load:
@@ -151,9 +133,9 @@ def test_workers_serve_and_metrics_sum_over_workers(gateway, origin):
     assert sum(per_worker) == sent + 20
     assert all(count > 0 for count in per_worker), f"SO_REUSEPORT spread {per_worker}"
     metrics = gw.admin("GET", "/metrics").body.decode()
-    assert _metric_sum(metrics, "litemesh_requests_total", route="main", code_class="2xx") == sent
-    assert _metric_sum(metrics, "litemesh_requests_total", code_class="4xx") == 20
-    assert _metric_sum(metrics, "litemesh_request_duration_seconds_count") == sent + 20
+    assert metric_sum(metrics, "litemesh_requests_total", route="main", code_class="2xx") == sent
+    assert metric_sum(metrics, "litemesh_requests_total", code_class="4xx") == 20
+    assert metric_sum(metrics, "litemesh_request_duration_seconds_count") == sent + 20
     assert "litemesh_config_generation 1" in metrics
 
 

@@ -7,12 +7,12 @@ files never meet another test's.  Foreign listeners are plain sockets of this te
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,6 +22,7 @@ from tests.support.origins import HttpOrigin, free_port, pattern_bytes
 from tests.support.rawclient import request
 
 from .conftest import _LIVE, REPO_ROOT, Gateway, env_for_gateway, route, service
+from .helpers import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -97,15 +98,7 @@ def operated(tmp_path: Path) -> Iterator:
             gw.stop()
 
 
-def _wait(predicate, timeout: float = 30.0, step: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(step)
+_wait = functools.partial(wait_until, timeout=30.0)
 
 
 def _status(gw: Gateway, **kwargs: Any) -> dict[str, Any]:

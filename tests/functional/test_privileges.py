@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ import pytest
 from tests.support.origins import HttpOrigin, free_port
 
 from .conftest import REPO_ROOT, env_for_gateway, route, service
-from .helpers import get
+from .helpers import get, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -50,13 +49,18 @@ def _ids(pid: int) -> dict[str, list[int]]:
 
 
 def _wait(predicate, what: str, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return wait_until(predicate, timeout, what)
+
+
+def _stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """SIGTERM: the process must exit 0 (a drain); killed if it does not exit at all."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
 
 
 @pytest.fixture(scope="module")
@@ -191,13 +195,7 @@ def test_single_process_mode_switches_user(origin, shared_dir):
         assert get(port, "/echo/one").json()["path"] == "/echo/one"
         assert _ids(proc.pid)["Uid"] == [nobody.pw_uid] * 4
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(15) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
+        _stop(proc)
 
 
 def _accepts(port: int) -> bool:
@@ -275,10 +273,4 @@ def test_started_as_server_user_needs_no_switch(tmp_path):
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         assert get(port, "/hello").text == "hi"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(15) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(5)
+        _stop(proc)
