@@ -3,9 +3,9 @@
 Every request the locustfile makes comes from a mix of bench/loadmix.py; these tests send every
 call of each mix to a real gateway in front of the right upstreams and check the status locust
 counts as success: the demo mix against ``litemesh demo`` (moved to free ports, as the box is
-shared), the origin mix against bench/origin.py behind a catch-all route.  Locust itself is not a
-test dependency; when it is installed, the slow tests run ``bench/locust_run.py`` (what
-``make bench-locust`` runs) for a few seconds and require 0 failures.
+shared), the origin mix against bench/origin.py behind a catch-all route.  Locust is a test
+dependency (``make test`` installs it), so the slow tests also run ``bench/locust_run.py`` (what
+``make bench-locust`` runs) for a few seconds and require 0 failures; without locust they skip.
 """
 from __future__ import annotations
 
