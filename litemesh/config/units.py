@@ -87,6 +87,11 @@ def _check_host(host: str, original: str) -> None:
         raise ValueError(f"invalid address {original!r}: bad host {host!r}")
 
 
+def format_address(host: str, port: int) -> str:
+    """The inverse of :func:`parse_address`: ``host:port``, an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def parse_address(value: str, *, allow_port_zero: bool = False) -> tuple[str, int]:
     """Split "host:port", "[v6]:port" into (host, port); IPv6 hosts are returned without brackets."""
     if not isinstance(value, str):

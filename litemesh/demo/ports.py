@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..config.units import parse_address
+from ..config.units import format_address, parse_address
 
 __all__ = ["relocated_config", "parse_port_list"]
 
@@ -40,7 +40,7 @@ def _moved_target(target: Any, moves: Mapping[int, int]) -> Any:
         return target  # not ours to judge: the loader reports it
     if host not in _LOOPBACK or port not in moves:
         return target
-    moved = f"[{host}]:{moves[port]}" if ":" in host else f"{host}:{moves[port]}"
+    moved = format_address(host, moves[port])
     return {**target, "address": moved} if isinstance(target, dict) else moved
 
 

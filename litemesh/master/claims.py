@@ -18,7 +18,8 @@ import socket
 import msgspec
 
 from ..config import GatewayConfig
-from ..server.listener import ListenerError, claim_address, format_address
+from ..config.units import format_address
+from ..server.listener import ListenerError, claim_address
 
 Address = tuple[str, int]
 

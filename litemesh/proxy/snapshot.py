@@ -11,6 +11,7 @@ import json
 from typing import TYPE_CHECKING, Iterator, Mapping
 
 from .._gc import gc_paused
+from ..config.units import format_address
 from ..filters.transform import PathRewrite
 from ..http.forwarded import TrustedProxies
 from ..http.request import ReaderLimits
@@ -74,7 +75,7 @@ async def compile_snapshot_sliced(config: "GatewayConfig", pools: "PoolRegistry"
 
 def target_key(service: str, host: str, port: int) -> str:
     """The name a target's in-flight counter is known by, stable across reloads."""
-    return f"{service}/{_authority(host, port)}"
+    return f"{service}/{format_address(host, port)}"
 
 
 class _compile:
@@ -108,15 +109,11 @@ def _service(spec: "ServiceSpec", pools: "PoolRegistry", target_slots: Mapping[s
         pool = pools.get(spec.name, target.host, target.port, max_idle=spec.pool.max_idle,
                          idle_timeout=spec.pool.idle_timeout, max_requests=spec.pool.max_requests,
                          connect_timeout=spec.timeouts.connect, resolve_interval=spec.resolve_interval)
-        host_header = (spec.host_header or _authority(target.host, target.port)).encode("ascii")
+        host_header = (spec.host_header or format_address(target.host, target.port)).encode("ascii")
         targets.append(Target(target.host, target.port, target.weight, pool, host_header,
                               target_slots.get(target_key(spec.name, target.host, target.port), -1)))
     timeouts = spec.timeouts
     return Service(spec.name, targets, timeouts.connect, timeouts.read, timeouts.write)
-
-
-def _authority(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _reply(spec: "RespondSpec") -> LocalReply:

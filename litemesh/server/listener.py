@@ -26,6 +26,8 @@ from __future__ import annotations
 import errno
 import socket
 
+from ..config.units import format_address
+
 
 def listening_socket(host: str, port: int, backlog: int = 2048, *, reuse_port: bool = True,
                      listen: bool = True) -> socket.socket:
@@ -87,11 +89,6 @@ def _anchor(host: str, port: int, *, reuse_addr: bool) -> socket.socket:
 
 def _socket(host: str) -> socket.socket:
     return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-
-
-def format_address(host: str, port: int) -> str:
-    """``host:port`` as written in the config (IPv6 in brackets)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class ListenerError(OSError):
