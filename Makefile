@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: all install compile debug run test test-compiled test-pure test-stress bench bench-workers bench-locust bench-micro clean distclean
+.PHONY: all install compile debug run test test-compiled test-pure test-stress fuzz bench bench-workers bench-locust bench-micro clean distclean
 
 all: install
 
@@ -46,6 +46,13 @@ test-stress: install
 		|| (apt-get update -qq && apt-get install -y -qq stress-ng >/dev/null)
 	stress-ng --cpu $$(( 2 * $$(nproc) )) --timeout 3600s >/dev/null 2>&1 & hog=$$!; \
 		$(MAKE) test; status=$$?; kill $$hog; exit $$status
+
+# Every fuzz target (tests/fuzz/fuzz_*.py) under atheris for FUZZ_SECONDS each (default 60), in the
+# compiled and the pure build; crash reproducers land in tests/fuzz/crashes/ and make test replays them.
+FUZZ_SECONDS ?= 60
+fuzz: install
+	$(PIP) install -q atheris
+	$(PY) tests/fuzz/run.py --seconds $(FUZZ_SECONDS) $(FUZZ_ARGS)
 
 bench: install
 	bash bench/install-deps.sh
