@@ -1,35 +1,35 @@
 """Sans-IO request reader: bytes in, request events out, every framing rule of RFC 9112 enforced.
 
-httptools (llhttp) already rejects the classic smuggling vectors: Content-Length together with
-Transfer-Encoding, duplicate or non-numeric Content-Length, bad chunk sizes, obs-fold, bare CR/LF and
-control characters in field values.  This layer adds what llhttp leaves to the application: Host
-rules, size limits (414/431/413), transfer-codings we cannot forward (501), unsupported Expect (417),
-HTTP/0.9 and other versions (505), and the classification of every header into "forward as is" or
-"handled by the proxy" — done once, while parsing, so later phases never re-scan the header list.
+Theory of operation.  The reader frames the byte stream itself and uses httptools (llhttp) to
+validate each request head:
+
+* **Heads** are cut at their blank line (``CRLF CRLF``; llhttp is strict, so there is no other
+  spelling) and only a whole head is handed to llhttp, which rejects the classic smuggling vectors:
+  Content-Length with Transfer-Encoding, duplicate or non-numeric Content-Length, obs-fold, bare
+  CR/LF and control characters in fields.  A head's size is measured on its bytes, whether it came
+  in one read or in a thousand: a head longer than ``max_request_line + max_header_size + 4 KiB``
+  is refused (414 while no line has ended yet, else 431) before any of it is parsed.
+* **Content-Length bodies** go through llhttp, exactly as many bytes as declared.
+* **Chunked bodies** are decoded by :class:`~litemesh.http.chunked.ChunkedDecoder`, which sees
+  each declared chunk size (a chunk that alone takes the body over ``max_body_size`` is refused with
+  413 before any byte of it is forwarded) and bounds size lines and trailers on their bytes.
+
+So every limit depends on the bytes, never on how they were split into reads, and every message's
+first byte is known: a request whose method llhttp does not know (RFC 9110 §9.1 lets clients use any
+token: WebDAV, PURGE, QUERY and custom methods must pass) is parsed again with a stand-in method
+and the real one restored in the head.  A request that asks to switch protocols but has a body
+(llhttp would skip the body and call it the new protocol) keeps its body and is never switched.
+
+This layer also adds what llhttp leaves to the application: Host rules, the request line limit
+(414), transfer-codings we cannot forward (501), unsupported Expect (417), a missing version (400)
+and other versions (505), CONNECT (405), and the classification of every header into "forward as
+is" or "handled by the proxy" — done once, while parsing, so later phases never re-scan the list.
 
 The handler receives, in order, for every request: ``on_request_head(head)``, zero or more
 ``on_request_body(bytes)``, then ``on_request_end()``; after a request that switched protocols,
 ``on_request_upgrade(rest)`` with the bytes that followed the head.  Any rule violation raises
 :class:`~litemesh.errors.ClientError` out of :meth:`RequestReader.feed`; the reader is then unusable
 (the connection must answer and close, since request boundaries are lost).
-
-Three things llhttp does not do the way a gateway needs, and how they are bridged here:
-
-* **Extension methods.**  llhttp knows a fixed list of methods (WebDAV, PURGE, QUERY, ... included)
-  and rejects any other token.  RFC 9110 §9.1 lets clients use any token, and a gateway must not
-  block them: when a request that starts a read fails on its method, the method is checked to be a
-  token and the request is parsed again with a stand-in method, the real one restored in the head.
-  Where the request's position in the stream is unknown (pipelined behind another in one read) the
-  answer is 501, never 400.
-* **Declared chunk sizes.**  llhttp hands us chunk data, not chunk sizes.  The data of a chunk is
-  held back while the read that carried its size line is parsed; at the end of that read the size
-  line is found again in the raw bytes (it ends exactly where the held data starts) and a chunk
-  that alone would take the body over ``max_body_size`` is refused with 413 before any of it is
-  forwarded.  Only chunked requests under a body limit pay for this.
-* **Upgrade requests with a body.**  llhttp skips the body of any request that asks to switch
-  protocols and reports everything after the head as the new protocol.  Such a request is never
-  upgraded here: the parser is restarted on a stand-in head with the same framing, so the declared
-  body is delivered as body and only what follows it is parsed as the next request.
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ from typing import Protocol
 import httptools
 
 from ..errors import ClientError, GatewayError, bad_request
+from .chunked import ChunkedDecoder
 from .headers import UNSEEN, FieldKinds, connection_tokens, routing_host, valid_request_id
 
 
@@ -111,22 +112,12 @@ _BASE_SPECIAL: dict[bytes, int] = {
 
 #: RFC 9110 §5.6.2 token: what a request method may be
 _METHOD_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")
-_REQUEST_LINE = re.compile(rb"(?:^|\n)([!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}) [^ \r\n]+ HTTP/[0-9]\.[0-9]\r\n")
 #: the method llhttp parses in place of an extension method it does not know (the framing of a
 #: request does not depend on its method, except CONNECT and HEAD responses)
 _STAND_IN_METHOD = b"GET"
-#: how far back a chunk-size line is looked for across reads (digits plus extensions)
-_SIZE_LINE_WINDOW = 1024
-_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+_PENDING: bytes = object()  # type: ignore[assignment]  # _extension_method while a method's name still arrives
 #: Allow for the methods a reverse proxy never forwards (RFC 9110 §15.5.6 requires the field)
 ALLOW = ((b"Allow", b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),)
-
-
-class _Discard:
-    """Handler for the stand-in head that restarts parsing of an upgrade request's body."""
-
-    def on_request_head(self, head: "RequestHead") -> None:
-        pass
 
 
 _KINDS_BY_REQUEST_ID: dict[bytes, FieldKinds] = {}
@@ -142,31 +133,6 @@ def _field_kinds(request_id_header: bytes) -> FieldKinds:
     return kinds
 
 
-_KNOWN_METHODS: dict[bytes, bool] = {}
-
-
-def _llhttp_knows(method: bytes) -> bool:
-    """Whether llhttp parses ``method`` (asked of llhttp itself, memoized; error path only)."""
-    known = _KNOWN_METHODS.get(method)
-    if known is None:
-        try:
-            httptools.HttpRequestParser(_Discard()).feed_data(method + b" / HTTP/1.1\r\n")
-            known = True
-        except httptools.HttpParserError:
-            known = False
-        if len(_KNOWN_METHODS) < 256:
-            _KNOWN_METHODS[method] = known
-    return known
-
-
-def _hex_value(digits: bytes) -> int:
-    """A chunk size llhttp has accepted, computed by hand: wire numbers never go through int()."""
-    total = 0
-    for byte in digits:
-        total = total * 16 + (byte - 48 if byte <= 57 else (byte | 0x20) - 87)
-    return total
-
-
 def _too_large(message: str) -> ClientError:
     return ClientError(431, "headers_too_large", message)
 
@@ -175,13 +141,31 @@ def _body_too_large() -> ClientError:
     return ClientError(413, "payload_too_large", "request body too large")
 
 
+def _head_too_large(head: bytes) -> ClientError:
+    if b"\r\n" not in head:  # still in the request line
+        return ClientError(414, "uri_too_long", "request line too long")
+    return _too_large("request head too large")
+
+
+def _reader_error(exc: Exception) -> ClientError:
+    """The ClientError for an httptools exception raised while parsing a head or a body piece."""
+    if isinstance(exc, httptools.HttpParserCallbackError):
+        cause = exc.__context__
+        if isinstance(cause, GatewayError):
+            return cause  # type: ignore[return-value]
+        raise exc  # a bug in a callback of ours: the connection answers 500
+    if isinstance(exc, httptools.HttpParserInvalidURLError):
+        return bad_request("invalid request target")
+    if isinstance(exc, httptools.HttpParserInvalidMethodError):
+        return bad_request("invalid request method")
+    return _parse_error(str(exc))
+
+
 def _parse_error(reason: str) -> ClientError:
     """llhttp's own wording stays inside: the client learns what kind of rule it broke."""
     lowered = reason.lower()
     if "http/2" in lowered or "pri/" in lowered:  # a prior-knowledge HTTP/2 preface
         return ClientError(505, "version_not_supported", "HTTP version not supported")
-    if "chunk size overflow" in lowered:
-        return _body_too_large()
     for needle, message in _PARSE_ERRORS:
         if needle in lowered:
             return bad_request(message)
@@ -189,7 +173,6 @@ def _parse_error(reason: str) -> ClientError:
 
 
 _PARSE_ERRORS = (
-    ("chunk", "invalid chunked framing"),
     ("content-length", "invalid Content-Length"),
     ("transfer-encoding", "invalid Transfer-Encoding"),
     ("version", "invalid HTTP version"),
@@ -198,14 +181,16 @@ _PARSE_ERRORS = (
 )
 
 
+_HEAD, _BODY, _CHUNKED, _SWITCHED = 0, 1, 2, 3
+
+
 class RequestReader:
-    """Feeds bytes to httptools and turns its callbacks into validated request events."""
+    """Frames the byte stream into requests; httptools validates heads and parses Content-Length bodies."""
 
     __slots__ = (
-        "_handler", "_parser", "_limits", "_special", "_head", "_in_head", "_url_len", "_header_count",
-        "_header_bytes", "_cont_bytes", "_began_now", "_body_bytes", "_trailers", "_max_head",
-        "_in_chunked", "_body_now", "_framing_bytes", "_idle", "_idle_at_feed", "_extension_method",
-        "_upgrade_body", "_held", "_held_now", "_tail",
+        "_handler", "_parser", "_limits", "_special", "_head", "_url_len", "_header_count", "_header_bytes",
+        "_body_bytes", "_max_head", "_state", "_partial", "_remaining", "_chunked", "_extension_method",
+        "_fresh_parser",
     )
 
     def __init__(self, handler: RequestHandler, limits: ReaderLimits | None = None,
@@ -215,158 +200,165 @@ class RequestReader:
         self._limits = limits or ReaderLimits()
         self._special = _field_kinds(request_id_header.lower())
         self._head: RequestHead | None = None
-        self._in_head = False
         self._url_len = 0
         self._header_count = 0
         self._header_bytes = 0
-        self._cont_bytes = 0
-        self._began_now = False
         self._body_bytes = 0
-        self._trailers = False
-        self._in_chunked = False  # inside a chunked body or its trailer section
-        self._body_now = False  # on_body ran during the current feed
-        self._framing_bytes = 0  # bytes fed since the last body byte of a chunked message
-        self._idle = True  # between two messages
-        self._idle_at_feed = True  # ... when the current feed began
-        self._extension_method: bytes | None = None  # the real method of a request parsed with a stand-in
-        self._upgrade_body = False  # an upgrade request with a body: parse the body, never switch
-        self._held: list[bytes] | None = None  # data of a chunk whose declared size is not checked yet
-        self._held_now = 0  # bytes of _held that came in the current feed
-        self._tail = b""  # the last bytes of the previous feed of a chunked message
-        # Bytes a head may span beyond what the callbacks account for (a field httptools is still
-        # accumulating); bounds memory against endless header lines.
+        # The longest head, in bytes: its lines, their whitespace and line ends included.
         self._max_head = self._limits.max_request_line + self._limits.max_header_size + 4096
+        self._state = _HEAD
+        self._partial = b""  # the start of a head whose blank line has not arrived yet
+        self._remaining = 0  # Content-Length body bytes still to come
+        self._chunked: ChunkedDecoder | None = None
+        self._extension_method: bytes | None = None  # the real method of a head parsed with a stand-in
+        self._fresh_parser = False  # llhttp must start over at the next head (see _end_body)
 
     @property
     def in_head(self) -> bool:
         """True between the first byte of a request and the end of its head."""
-        return self._in_head
+        return self._state == _HEAD and bool(self._partial)
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; raises :class:`ClientError` on any violation."""
-        self._began_now = 0
-        self._body_now = False
-        self._idle_at_feed = self._idle
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            self._switch_or_continue(data, upgrade.args[0])
-            return
-        except httptools.HttpParserCallbackError as exc:
-            cause = exc.__context__
-            if isinstance(cause, GatewayError):
-                raise cause from None
-            raise
-        except httptools.HttpParserInvalidMethodError:
-            self._reparse_extension_method(data)
-            return
-        except httptools.HttpParserInvalidURLError:
-            raise bad_request("invalid request target") from None
-        except httptools.HttpParserError as exc:
-            raise _parse_error(str(exc)) from None
-        if self._held is not None:
-            self._check_declared_chunk(data)
-        if self._in_head:
-            self._check_partial_head(len(data))
-        elif self._in_chunked:
-            self._check_chunk_framing(len(data))
-            self._tail = data[-_SIZE_LINE_WINDOW:] if len(data) >= _SIZE_LINE_WINDOW \
-                else (self._tail + data)[-_SIZE_LINE_WINDOW:]
+        pos, end = 0, len(data)
+        while pos < end:
+            state = self._state
+            if state == _HEAD:
+                pos = self._feed_head(data, pos)
+            elif state == _BODY:
+                take = self._remaining if self._remaining < end - pos else end - pos
+                self._remaining -= take
+                self._parse(data[pos:pos + take] if pos or take != end else data)
+                pos += take
+            elif state == _CHUNKED:
+                pos = self._chunked.feed(data, pos)
+                if self._chunked.done:
+                    self._end_body()
+            else:  # switched protocols: what follows belongs to the new protocol
+                return
 
-    def _reparse_extension_method(self, data: bytes) -> None:
-        """llhttp refused the method.  A token is a valid extension method: parse the request again
-        with a stand-in method llhttp knows, and give the head the real one."""
-        if not (self._idle_at_feed and self._began_now == 1):
-            # The request began after another one in this read, or in an earlier read: its first
-            # byte cannot be located, so it cannot be parsed again.  A well-formed request line
-            # is an extension method we cannot parse (501); anything else is garbage (400).
-            if any(not _llhttp_knows(line.group(1)) for line in _REQUEST_LINE.finditer(data)):
-                raise ClientError(501, "not_implemented", "request method not implemented")
+    # -- heads ---------------------------------------------------------------------------------
+    # llhttp sees head bytes as they arrive (so a bad line is refused at once), but never a byte
+    # past the head's blank line; ``_partial`` keeps the head so far, for its size and for parsing
+    # it again under a stand-in method.
+
+    def _feed_head(self, data: bytes, pos: int) -> int:
+        partial = self._partial
+        if partial:
+            # the blank line may straddle the reads: look from the last 3 bytes of the head so far
+            cut = (partial[-3:] + data[:3]).find(b"\r\n\r\n")
+            if cut >= 0:
+                cut += 4 - min(3, len(partial))
+            else:
+                cut = data.find(b"\r\n\r\n")
+                if cut >= 0:
+                    cut += 4
+        else:
+            while pos < len(data) and data[pos] in b"\r\n":  # empty lines before a request are ignored
+                pos += 1
+            if pos == len(data):
+                return pos
+            cut = data.find(b"\r\n\r\n", pos)
+            if cut >= 0:
+                cut += 4
+        if cut < 0:
+            piece = data[pos:] if pos else data
+            head = partial + piece if partial else piece
+            if len(head) + 2 > self._max_head:  # its blank line is still to come: it cannot fit
+                raise _head_too_large(head)
+            self._partial = head
+            self._parse_head(piece, head, data, -1)
+            return len(data)
+        piece = data if pos == 0 and cut == len(data) else data[pos:cut]
+        head = partial + piece if partial else piece
+        if len(head) > self._max_head:
+            raise _head_too_large(head)
+        self._partial = b""
+        self._parse_head(piece, head, data, cut)
+        return cut
+
+    def _parse_head(self, piece: bytes, head: bytes, data: bytes, cut: int) -> None:
+        """Feed ``piece`` (the end of ``head`` so far) to llhttp; ``cut`` is where the head ends in
+        ``data`` (-1: not yet)."""
+        if self._fresh_parser:
+            self._parser = httptools.HttpRequestParser(self)
+            self._fresh_parser = False
+        if self._extension_method is _PENDING:  # an unknown method whose name has not ended yet
+            self._parse_with_stand_in(head, data, cut)
+            return
+        try:
+            self._parser.feed_data(piece)
+        except httptools.HttpParserUpgrade:
+            self._switched(data, cut)
+        except httptools.HttpParserInvalidMethodError:
+            self._parse_with_stand_in(head, data, cut)
+        except httptools.HttpParserError as exc:
+            raise _reader_error(exc) from None
+
+    def _parse_with_stand_in(self, head: bytes, data: bytes, cut: int) -> None:
+        """llhttp refused the method: if it is a token, parse the head (so far) again with a method
+        llhttp knows, and give the head the real one."""
+        space = head.find(b" ", 0, 65)
+        if space < 0:
+            if cut < 0 and len(head) <= 64 and _METHOD_TOKEN.fullmatch(head) is not None:
+                self._extension_method = _PENDING  # the method goes on in the next read
+                return
             raise bad_request("invalid request method")
-        start = len(data) - len(data.lstrip(b"\r\n"))  # llhttp skips empty lines between requests
-        space = data.find(b" ", start, start + 65)
-        method = data[start:space] if space > start else b""
+        method = head[:space]
         if _METHOD_TOKEN.fullmatch(method) is None:
             raise bad_request("invalid request method")
         self._parser = httptools.HttpRequestParser(self)
-        self._idle = True
         self._extension_method = method
-        self.feed(_STAND_IN_METHOD + data[space:])
+        rewritten = _STAND_IN_METHOD + head[space:]
+        self._parse_head(rewritten, rewritten, data, cut)
 
-    def _switch_or_continue(self, data: bytes, offset: int) -> None:
-        """llhttp stopped after the head of a request asking to switch protocols."""
-        if not self._upgrade_body:
-            self._handler.on_request_upgrade(data[offset:])
+    def _switched(self, data: bytes, cut: int) -> None:
+        """llhttp stopped after the head of a request that asks to switch protocols."""
+        if self._state != _HEAD:
+            return  # it has a body: never switched (see the module docstring), its body comes next
+        self._state = _SWITCHED
+        self._handler.on_request_upgrade(data[cut:])
+
+    # -- bodies --------------------------------------------------------------------------------
+    def _parse(self, data: bytes) -> None:
+        """A piece of a Content-Length body, through llhttp (or, after a head llhttp did not
+        expect a body for, straight to the handler)."""
+        if self._fresh_parser:  # the upgrade request case: llhttp ended the message at its head
+            self._deliver(data)
+            if not self._remaining:
+                self._end_body()
             return
-        # The request has a body, so it is not switched (see the module docstring): restart the
-        # parser on a stand-in head with the same framing, then parse the body and what follows.
-        head = self._head
-        self._upgrade_body = False
-        self._parser = httptools.HttpRequestParser(self)
-        handler, self._handler = self._handler, _Discard()
-        framing = b"Transfer-Encoding: chunked" if head.chunked else b"Content-Length: %d" % head.content_length
         try:
-            self._parser.feed_data(b"POST / HTTP/1.1\r\nHost: a\r\n" + framing + b"\r\n\r\n")
-        finally:
-            self._handler = handler
-        self._head = head
-        self.feed(data[offset:])
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            raise _reader_error(exc) from None
 
-    def _check_declared_chunk(self, data: bytes) -> None:
-        """The end of a read left a chunk whose size line came in it: refuse the chunk if its
-        declared size takes the body over the limit, else release its held data."""
-        held = self._held
-        end = len(data) - self._held_now  # where the chunk-size line ends in ``data``
-        if end >= _SIZE_LINE_WINDOW:
-            window = data[end - _SIZE_LINE_WINDOW:end]
-        else:
-            window = (self._tail + data[:end])[-_SIZE_LINE_WINDOW:]
-        self._held_now = 0
-        start = window.rfind(b"\n", 0, len(window) - 1) + 1
-        line = window[start:].rstrip(b"\r\n").split(b";", 1)[0]
-        if not window.endswith(b"\n") or (line and not _HEX_DIGITS.issuperset(line)):
-            return  # after the last chunk, in the trailer section: no chunk data to hold
-        if not start and len(window) == _SIZE_LINE_WINDOW:
-            if held:
-                raise bad_request("chunk extensions too long")
-            return  # undecided until data of the chunk arrives
+    def _start_chunked(self) -> None:
+        self._state = _CHUNKED
+        self._fresh_parser = True  # llhttp saw the head only: it must not parse the next one
+        limits = self._limits
+        self._chunked = ChunkedDecoder(self._deliver, limits.max_body_size, limits.max_header_size)
+
+    def _deliver(self, data: bytes) -> None:
         limit = self._limits.max_body_size
-        if line and self._body_bytes - sum(map(len, held)) + _hex_value(line) > limit:
-            raise _body_too_large()
-        self._held = None
-        for piece in held:
-            self._handler.on_request_body(piece)
+        if limit:
+            self._body_bytes += len(data)
+            if self._body_bytes > limit:
+                raise _body_too_large()
+        self._handler.on_request_body(data)
 
-    def _check_partial_head(self, fed: int) -> None:
-        # A chunk that ended inside a head is head bytes entirely, unless the head began in it.
-        # An over-long target raised 414 in on_url already, so what overflows here is header data.
-        if not self._began_now:
-            self._cont_bytes += fed
-        if self._cont_bytes > self._max_head:
-            raise _too_large("request head too large")
+    def _end_body(self) -> None:
+        self._state = _HEAD
+        self._chunked = None
+        self._handler.on_request_end()
 
-    def _check_chunk_framing(self, fed: int) -> None:
-        # httptools buffers an unfinished trailer field, and chunk extensions cost parse time: bytes
-        # of a chunked message that carry no body data are bounded like a head.
-        if self._body_now:
-            self._framing_bytes = 0
-            return
-        self._framing_bytes += fed
-        if self._framing_bytes > self._max_head:
-            raise _too_large("chunk framing or trailer section too large")
-
-    # -- httptools callbacks -------------------------------------------------------------------
+    # -- httptools callbacks (inside feed_data of one head or one body piece) ------------------
     def on_message_begin(self) -> None:
         self._head = RequestHead()
-        self._in_head = True
-        self._idle = False
-        self._began_now += 1
         self._url_len = 0
         self._header_count = 0
         self._header_bytes = 0
-        self._cont_bytes = 0
         self._body_bytes = 0
-        self._trailers = False
 
     def on_url(self, url: bytes) -> None:
         self._url_len += len(url)
@@ -376,11 +368,6 @@ class RequestReader:
         head.target = head.target + url if head.target else url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._trailers:  # trailer fields are not forwarded (we re-chunk bodies)
-            self._header_bytes += len(name) + len(value) + 4
-            if self._header_bytes > self._limits.max_header_size:
-                raise _too_large("trailer section too large")
-            return
         self._header_count += 1
         self._header_bytes += len(name) + len(value) + 4
         if self._header_count > self._limits.max_headers:
@@ -464,18 +451,21 @@ class RequestReader:
         limit = self._limits.max_body_size
         if limit and head.content_length > limit:
             raise ClientError(413, "payload_too_large", "request body too large")
+        body_after_switch = False
         if head.upgrade is not None:  # llhttp switches on the same rule: Upgrade + "Connection: upgrade"
             if head.connection is None or b"upgrade" not in head.connection:
                 head.upgrade = None  # Upgrade without "Connection: upgrade" is just a hop-by-hop field
             elif head.has_body:
-                head.upgrade = None  # see the module docstring: the body is parsed, no switch happens
-                self._upgrade_body = True
-        self._in_head = False
-        self._trailers = True  # any further on_header calls for this message are chunked trailers
-        self._header_bytes = 0
-        self._in_chunked = head.chunked
-        self._framing_bytes = 0
+                head.upgrade = None  # see the module docstring: the body is framed here, no switch
+                body_after_switch = True
         self._handler.on_request_head(head)
+        if head.chunked:
+            self._start_chunked()
+        elif head.content_length > 0:
+            self._state = _BODY
+            self._remaining = head.content_length
+            # llhttp ends an upgrade request at its head: its body comes straight from us
+            self._fresh_parser = body_after_switch
 
     def _drop_connection_named(self, head: RequestHead) -> None:
         """RFC 9110 §7.6.1: fields named in Connection are hop-by-hop too."""
@@ -487,37 +477,15 @@ class RequestReader:
             head.headers = [(n, v) for (n, v) in head.headers if n.lower() not in named]
 
     def on_body(self, body: bytes) -> None:
-        self._body_now = True
-        limit = self._limits.max_body_size
-        if limit:
-            self._body_bytes += len(body)
-            if self._body_bytes > limit:
-                raise _body_too_large()
-        held = self._held
-        if held is not None:
-            held.append(body)
-            self._held_now += len(body)
-            return
-        self._handler.on_request_body(body)
-
-    def on_chunk_header(self) -> None:
-        if self._limits.max_body_size:
-            self._held = []  # until the declared size is checked (or the chunk completes in this read)
-            self._held_now = 0
-
-    def on_chunk_complete(self) -> None:
-        held = self._held
-        if held is not None:  # the chunk ended within this read: on_body has checked every byte of it
-            self._held = None
-            for piece in held:
-                self._handler.on_request_body(piece)
+        self._deliver(body)
 
     def on_message_complete(self) -> None:
-        self._in_chunked = False
-        self._idle = True
-        if self._upgrade_body:
-            return  # llhttp ends an upgrade request at its head: the body is still to come
-        self._handler.on_request_end()
+        if self._state == _HEAD:  # a request without a body: llhttp ends it with its head
+            self._handler.on_request_end()
+        elif self._state == _BODY and not self._fresh_parser:  # the last Content-Length byte
+            self._state = _HEAD
+            self._handler.on_request_end()
+        # otherwise the body is framed here (chunked, or after an upgrade head): _end_body ends it
 
 
 def _content_length(value: bytes) -> int:

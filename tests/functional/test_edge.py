@@ -346,11 +346,14 @@ def test_extension_methods_are_forwarded(gw, origins, method):
     assert (b"\r\n" + origin.all_received()).count(line) == before + 1
 
 
-def test_extension_method_the_parser_cannot_place_is_501_not_400(gw):
+def test_extension_method_pipelined_behind_another_request_is_forwarded(gw, origins):
+    origin = origins["ok"]
+    before = (b"\r\n" + origin.all_received()).count(b"\r\nBREW /ok/pipelined HTTP/1.1\r\n")
     with connect(gw.port) as conn:
-        conn.send(build_request("GET", "/ok") + build_request("BREW", "/ok"))
+        conn.send(build_request("GET", "/ok") + build_request("BREW", "/ok/pipelined"))
         assert conn.recv_response().status == 200
-        assert_error_answer(conn.recv_response(), 501)
+        assert conn.recv_response().status == 200
+    assert (b"\r\n" + origin.all_received()).count(b"\r\nBREW /ok/pipelined HTTP/1.1\r\n") == before + 1
 
 
 def test_connect_is_405(gw):
