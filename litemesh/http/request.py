@@ -142,7 +142,7 @@ def _body_too_large() -> ClientError:
 
 
 def _head_too_large(head: bytes) -> ClientError:
-    if b"\r\n" not in head:  # still in the request line
+    if b"\r\n" not in head:  # no line ended: the request line itself is too long
         return ClientError(414, "uri_too_long", "request line too long")
     return _too_large("request head too large")
 
@@ -220,6 +220,11 @@ class RequestReader:
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; raises :class:`ClientError` on any violation."""
+        if self._state == _HEAD and not self._partial:
+            cut = data.find(b"\r\n\r\n") + 4  # (3 when there is none)
+            if 3 < cut == len(data) <= self._max_head:  # the common case: one read, one head
+                self._parse_head(data, data, data, cut)
+                return
         pos, end = 0, len(data)
         while pos < end:
             state = self._state
@@ -253,29 +258,33 @@ class RequestReader:
                 cut = data.find(b"\r\n\r\n")
                 if cut >= 0:
                     cut += 4
-        else:
-            while pos < len(data) and data[pos] in b"\r\n":  # empty lines before a request are ignored
-                pos += 1
-            if pos == len(data):
-                return pos
+        else:  # (empty lines before a request, which llhttp skips, count as head bytes here)
             cut = data.find(b"\r\n\r\n", pos)
             if cut >= 0:
                 cut += 4
         if cut < 0:
             piece = data[pos:] if pos else data
             head = partial + piece if partial else piece
-            if len(head) + 2 > self._max_head:  # its blank line is still to come: it cannot fit
-                raise _head_too_large(head)
+            if len(head) >= self._max_head:  # its blank line is still to come: it cannot fit
+                self._too_long(head, len(partial))
             self._partial = head
             self._parse_head(piece, head, data, -1)
             return len(data)
         piece = data if pos == 0 and cut == len(data) else data[pos:cut]
         head = partial + piece if partial else piece
         if len(head) > self._max_head:
-            raise _head_too_large(head)
+            self._too_long(head, len(partial))
         self._partial = b""
         self._parse_head(piece, head, data, cut)
         return cut
+
+    def _too_long(self, head: bytes, parsed: int) -> None:
+        """A head longer than ``_max_head``: its first ``_max_head`` bytes are parsed as they would be
+        in any split (a fault llhttp finds there is the answer), then it is refused."""
+        end = self._max_head
+        if parsed < end:
+            self._parse_head(head[parsed:end], head[:end], b"", -1)
+        raise _head_too_large(head[:end])
 
     def _parse_head(self, piece: bytes, head: bytes, data: bytes, cut: int) -> None:
         """Feed ``piece`` (the end of ``head`` so far) to llhttp; ``cut`` is where the head ends in
@@ -298,18 +307,19 @@ class RequestReader:
     def _parse_with_stand_in(self, head: bytes, data: bytes, cut: int) -> None:
         """llhttp refused the method: if it is a token, parse the head (so far) again with a method
         llhttp knows, and give the head the real one."""
-        space = head.find(b" ", 0, 65)
+        start = len(head) - len(head.lstrip(b"\r\n"))  # after the empty lines llhttp skips
+        space = head.find(b" ", start, start + 65)
         if space < 0:
-            if cut < 0 and len(head) <= 64 and _METHOD_TOKEN.fullmatch(head) is not None:
+            if cut < 0 and len(head) - start <= 64 and _METHOD_TOKEN.fullmatch(head, start) is not None:
                 self._extension_method = _PENDING  # the method goes on in the next read
                 return
             raise bad_request("invalid request method")
-        method = head[:space]
+        method = head[start:space]
         if _METHOD_TOKEN.fullmatch(method) is None:
             raise bad_request("invalid request method")
         self._parser = httptools.HttpRequestParser(self)
         self._extension_method = method
-        rewritten = _STAND_IN_METHOD + head[space:]
+        rewritten = head[:start] + _STAND_IN_METHOD + head[space:]
         self._parse_head(rewritten, rewritten, data, cut)
 
     def _switched(self, data: bytes, cut: int) -> None:

@@ -21,6 +21,7 @@ a coroutine.  Errors anywhere become one :class:`~litemesh.errors.GatewayError` 
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, UpstreamError, internal_error
@@ -55,6 +56,8 @@ _RESPONSE_KINDS = FieldKinds(_RESPONSE_SPECIAL)
 log = logging.getLogger("litemesh.upstream")
 _NOT_FOUND = ClientError(404, "not_found", "no route matches the request")
 _AMBIGUOUS_PATH = ClientError(400, "bad_request", "ambiguous path: a backend may read it as another route")
+# RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text )
+_UNSAFE_REASON = re.compile(rb"[^\t\x20-\x7e\x80-\xff]")
 _TRACE_REFUSED = ClientError(405, "method_not_allowed", "TRACE is not allowed", headers=ALLOW)
 _METHODS: dict[bytes, str] = {}
 
@@ -336,6 +339,8 @@ class Exchange:
 
         line = STATUS_LINES.get(status)
         if line is None or (reason and reason != reason_phrase(status)):
+            if reason and _UNSAFE_REASON.search(reason) is not None:
+                reason = b""  # control characters never reach the client: the standard phrase instead
             line = b"HTTP/1.1 %d %s\r\n" % (status, reason or reason_phrase(status))
         parts = [line] if dated else [line, date_header()]  # RFC 9110 §6.6.1: a response has a Date
         for name, value in kept:

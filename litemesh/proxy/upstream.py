@@ -5,6 +5,8 @@ httptools callbacks only collect state; decisions that end a response (release t
 hand over to the next exchange) run after ``feed_data`` returns, so a response to ``HEAD`` (whose
 Content-Length announces a body that never comes) can be ended by swapping in a fresh parser, and
 bytes after a complete response mark the connection broken instead of leaking into the next one.
+Whatever those bytes are (another response, a 101, garbage), the complete response ends normally
+and the connection is closed: the outcome never depends on where a read boundary fell.
 """
 from __future__ import annotations
 
@@ -102,6 +104,10 @@ class UpstreamConnection(asyncio.Protocol):
             self._switch_protocols(data[upgrade.args[0]:])
             return
         except httptools.HttpParserError as exc:  # includes errors raised inside our callbacks
+            if self._complete:  # garbage after a complete response: end it as if split there
+                self._broken = True
+                self._finish()
+                return
             cause = exc.__context__
             self._fail(cause if isinstance(cause, UpstreamError)
                        else UpstreamError(502, "upstream_bad_response", _BAD_RESPONSE))
@@ -146,6 +152,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- httptools callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:
+        if self._complete:  # bytes after a complete response: this connection is out of sync
+            self._broken = True
         self._headers = []
         self._status_reason = b""
         self._interim = False
@@ -158,13 +166,15 @@ class UpstreamConnection(asyncio.Protocol):
             self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if status < 200 and status != 101:
-            self._interim = True  # 1xx: we answered Expect ourselves; interim responses are dropped
-            return
         exchange = self.exchange
         if exchange is None or self._complete:
             self._broken = True
+            return
+        status = self.parser.get_status_code()
+        if not 100 <= status <= 599:  # RFC 9110 §15: nothing else is a status code
+            raise UpstreamError(502, "upstream_bad_response", "invalid response status from upstream")
+        if status < 200 and status != 101:
+            self._interim = True  # 1xx: we answered Expect ourselves; interim responses are dropped
             return
         self._head_seen = True
         self._keep = self.parser.should_keep_alive()

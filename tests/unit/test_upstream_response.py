@@ -1,0 +1,80 @@
+"""The upstream side of the request path, driven without sockets (tests/support/sansio.py): the exact
+inputs the fuzzer found (issue 8), each whole and split at every byte."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.sansio import ProxyHarness
+
+GET = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n"
+
+
+def _outcomes(response: bytes, request: bytes = GET) -> list[tuple]:
+    """The outcome of ``response`` read whole, byte by byte, and split at every position."""
+    splits: list[list[int] | None] = [None, [1] * len(response)]
+    splits += [[at] for at in range(1, len(response))]
+    results = []
+    for pieces in splits:
+        harness = ProxyHarness()
+        harness.send(request)
+        harness.respond(response, pieces)
+        results.append(harness.outcome())
+    return results
+
+
+def _one(response: bytes, request: bytes = GET) -> ProxyHarness:
+    harness = ProxyHarness()
+    harness.send(request)
+    harness.respond(response)
+    return harness
+
+
+def test_101_after_a_complete_response_in_the_same_read_never_tunnels():
+    response = (b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n!HTTP/1.1 101 Switching Protocols\r\n"
+                b"Connection: upgrade\r\nUpgrade: x\r\n\r\nRAW")
+    outcomes = _outcomes(response)
+    assert all(outcome == outcomes[0] for outcome in outcomes)
+    client, client_closed, tunnelled, pooled = outcomes[0]
+    assert client.startswith(b"HTTP/1.1 200 OK\r\n") and client.endswith(b"\r\n\r\n!")
+    assert not tunnelled and not pooled and not client_closed
+    assert b"RAW" not in client
+
+
+@pytest.mark.parametrize("status", [b"000", b"099", b"600", b"999"])
+def test_status_outside_100_599_is_502(status):
+    harness = _one(b"HTTP/1.1 " + status + b"\r\n\r\n!")
+    head, body = harness.to_client.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+    assert json.loads(body)["status"] == 502  # the JSON answer and nothing else: no raw upstream byte
+    assert not harness.upstream_pooled
+
+
+@pytest.mark.parametrize("rest", [b"\x00garbage", b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", b"HTTP/1.1 2"])
+def test_bytes_after_a_complete_response_end_it_normally_whatever_the_split(rest):
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + rest
+    outcomes = _outcomes(response)
+    assert all(outcome == outcomes[0] for outcome in outcomes)
+    client, client_closed, tunnelled, pooled = outcomes[0]
+    assert client.startswith(b"HTTP/1.1 200 OK\r\n") and client.endswith(b"\r\n\r\nok")
+    assert not pooled  # a connection that sent more than the response is closed
+
+
+@pytest.mark.parametrize("reason", [b"O\x00K", b"\x01", b"Fine\x7f", b"A\x1bB"])
+def test_control_characters_never_reach_the_client_in_the_reason_phrase(reason):
+    harness = _one(b"HTTP/1.1 200 " + reason + b"\r\nContent-Length: 0\r\n\r\n")
+    assert harness.to_client.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_a_clean_custom_reason_phrase_is_kept():
+    harness = _one(b"HTTP/1.1 200 All Good\r\nContent-Length: 0\r\n\r\n")
+    assert harness.to_client.startswith(b"HTTP/1.1 200 All Good\r\n")
+
+
+def test_upgrade_request_with_a_body_goes_upstream_as_a_plain_request_with_its_body():
+    harness = ProxyHarness()
+    harness.send(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: x\r\nContent-Length: 3\r\n\r\nabcRAW")
+    sent = harness.sent_upstream
+    assert sent.endswith(b"\r\n\r\nabc") and b"RAW" not in sent
+    assert b"upgrade" not in sent.lower()
