@@ -8,12 +8,14 @@ decoder's state carries across reads, so the outcome never depends on how the bo
 
 Grammar accepted (strict: no whitespace, CRLF only, as llhttp in strict mode)::
 
-    chunk      = 1*16HEXDIG *( ";" token [ "=" ( token / quoted-string ) ] ) CRLF data CRLF
+    chunk      = 1*16HEXDIG *( ";" [ token ] [ "=" [ token ] [ quoted-string ] ] ) CRLF data CRLF
+                 (a name or a "=" after each ";", as llhttp accepts)
     last-chunk = 1*"0" *( chunk-ext ) CRLF
     trailer    = *( field-name ":" OWS field-value OWS CRLF ) CRLF
 
-Trailer fields are validated and counted against the header limit, then dropped (the proxy
-re-chunks bodies and does not forward trailers).
+Trailer fields are validated (framing fields are refused there, as llhttp refuses them) and
+counted against the header limit, then dropped (the proxy re-chunks bodies and does not forward
+trailers).
 """
 from __future__ import annotations
 
@@ -22,11 +24,16 @@ from typing import Callable
 
 from ..errors import ClientError, bad_request
 
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_EXT_VALUE = rb"(?:" + _TOKEN + rb")?(?:\"(?:[^\"\\\x00-\x08\x0a-\x1f\x7f]|\\[\x09\x20-\x7e\x80-\xff])*\")?"
+# as llhttp (the reference decoder of the fuzz target) reads them: a name, or an empty one before
+# "=", and a value of token characters and/or a quoted string, possibly empty; no whitespace
 _SIZE_LINE = re.compile(
-    rb"([0-9A-Fa-f]+)"
-    rb"((?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|\"(?:[^\"\\\x00-\x08\x0a-\x1f\x7f]|\\[\x09\x20-\x7e\x80-\xff])*\"))?)*)"
+    rb"([0-9A-Fa-f]+)((?:;(?:" + _TOKEN + rb"(?:=" + _EXT_VALUE + rb")?|=" + _EXT_VALUE + rb"))*)"
 )
 _TRAILER_FIELD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t ]*[^\x00-\x08\x0a-\x1f\x7f]*")
+
+_FRAMING_FIELDS = frozenset((b"transfer-encoding", b"content-length"))
 
 _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = 0, 1, 2, 3, 4
 #: the longest chunk-size line (digits and extensions); longer ones are refused (431)
@@ -148,6 +155,8 @@ class ChunkedDecoder:
             self.done = True
             return
         if not line.endswith(b"\r\n") or _TRAILER_FIELD.fullmatch(line, 0, len(line) - 2) is None:
+            raise bad_request("invalid trailer field")
+        if line[:line.index(b":")].lower() in _FRAMING_FIELDS:  # framing is the head's alone (as llhttp)
             raise bad_request("invalid trailer field")
 
 

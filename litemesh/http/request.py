@@ -115,6 +115,8 @@ _METHOD_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")
 #: the method llhttp parses in place of an extension method it does not know (the framing of a
 #: request does not depend on its method, except CONNECT and HEAD responses)
 _STAND_IN_METHOD = b"GET"
+#: room in the request line for the method (a token of up to 64 bytes), its spaces and the version
+_LINE_SLACK = 96
 _PENDING: bytes = object()  # type: ignore[assignment]  # _extension_method while a method's name still arrives
 #: Allow for the methods a reverse proxy never forwards (RFC 9110 §15.5.6 requires the field)
 ALLOW = ((b"Allow", b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),)
@@ -141,10 +143,12 @@ def _body_too_large() -> ClientError:
     return ClientError(413, "payload_too_large", "request body too large")
 
 
-def _head_too_large(head: bytes) -> ClientError:
-    if b"\r\n" not in head:  # no line ended: the request line itself is too long
-        return ClientError(414, "uri_too_long", "request line too long")
-    return _too_large("request head too large")
+def _terminator_overlap(tail: bytes) -> int:
+    """How much of the blank line (CRLF CRLF) the last bytes of an unfinished head already hold."""
+    for size in (3, 2, 1):
+        if tail.endswith(b"\r\n\r\n"[:size]):
+            return size
+    return 0
 
 
 def _reader_error(exc: Exception) -> ClientError:
@@ -188,9 +192,9 @@ class RequestReader:
     """Frames the byte stream into requests; httptools validates heads and parses Content-Length bodies."""
 
     __slots__ = (
-        "_handler", "_parser", "_limits", "_special", "_head", "_url_len", "_header_count", "_header_bytes",
-        "_body_bytes", "_max_head", "_state", "_partial", "_remaining", "_chunked", "_extension_method",
-        "_fresh_parser",
+        "_handler", "_parser", "_limits", "_special", "_head", "_fault", "_header_count", "_header_bytes",
+        "_body_bytes", "_max_head", "_max_line", "_state", "_have", "_parts", "_tail", "_line", "_remaining",
+        "_chunked", "_extension_method", "_fresh_parser",
     )
 
     def __init__(self, handler: RequestHandler, limits: ReaderLimits | None = None,
@@ -200,14 +204,19 @@ class RequestReader:
         self._limits = limits or ReaderLimits()
         self._special = _field_kinds(request_id_header.lower())
         self._head: RequestHead | None = None
-        self._url_len = 0
+        self._fault: ClientError | None = None  # the first rule a field of this head broke
         self._header_count = 0
         self._header_bytes = 0
         self._body_bytes = 0
-        # The longest head, in bytes: its lines, their whitespace and line ends included.
+        # The longest request line and head, in bytes (whitespace and line ends included), checked on
+        # the bytes as they come; the target's own limit (max_request_line) is checked once parsed.
+        self._max_line = self._limits.max_request_line + _LINE_SLACK
         self._max_head = self._limits.max_request_line + self._limits.max_header_size + 4096
         self._state = _HEAD
-        self._partial = b""  # the start of a head whose blank line has not arrived yet
+        self._have = 0  # bytes of an unfinished head (its blank line has not arrived yet) ...
+        self._parts: list[bytes] = []  # ... as they came
+        self._tail = b""  # ... and its last 3 bytes
+        self._line = -1  # the request line's length, once its CRLF arrived
         self._remaining = 0  # Content-Length body bytes still to come
         self._chunked: ChunkedDecoder | None = None
         self._extension_method: bytes | None = None  # the real method of a head parsed with a stand-in
@@ -216,13 +225,14 @@ class RequestReader:
     @property
     def in_head(self) -> bool:
         """True between the first byte of a request and the end of its head."""
-        return self._state == _HEAD and bool(self._partial)
+        return self._state == _HEAD and self._have > 0
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; raises :class:`ClientError` on any violation."""
-        if self._state == _HEAD and not self._partial:
+        if self._state == _HEAD and not self._have:
             cut = data.find(b"\r\n\r\n") + 4  # (3 when there is none)
-            if 3 < cut == len(data) <= self._max_head:  # the common case: one read, one head
+            if 3 < cut == len(data) <= self._max_head and data[0] > 13 and data.find(b"\r\n") <= self._max_line:
+                # the common case: one read, one head within the limits
                 self._parse_head(data, data, data, cut)
                 return
         pos, end = 0, len(data)
@@ -243,48 +253,84 @@ class RequestReader:
                 return
 
     # -- heads ---------------------------------------------------------------------------------
-    # llhttp sees head bytes as they arrive (so a bad line is refused at once), but never a byte
-    # past the head's blank line; ``_partial`` keeps the head so far, for its size and for parsing
-    # it again under a stand-in method.
+    # llhttp sees head bytes as they arrive (so a broken line is refused at once), but never a byte
+    # past the head's blank line.  The pieces of an unfinished head are kept (a list: a head that
+    # trickles in byte by byte costs no quadratic copying) for parsing it again under a stand-in
+    # method; the limits are on counts of bytes:
+    #   * the request line (before the head's first CRLF) longer than max_request_line + 96: 414;
+    #   * the head (its blank line included) longer than max_head: 431.
+    # Before either answer llhttp parses the head up to the limit, so a fault it finds there wins,
+    # whatever the split.
 
     def _feed_head(self, data: bytes, pos: int) -> int:
-        partial = self._partial
-        if partial:
-            # the blank line may straddle the reads: look from the last 3 bytes of the head so far
-            cut = (partial[-3:] + data[:3]).find(b"\r\n\r\n")
+        have = self._have
+        if have:  # the blank line may straddle the reads: look from the last bytes so far
+            tail = self._tail
+            cut = (tail + data[:3]).find(b"\r\n\r\n")
             if cut >= 0:
-                cut += 4 - min(3, len(partial))
+                cut += 4 - len(tail)
             else:
                 cut = data.find(b"\r\n\r\n")
                 if cut >= 0:
                     cut += 4
-        else:  # (empty lines before a request, which llhttp skips, count as head bytes here)
+        else:
+            while pos < len(data) and data[pos] in b"\r\n":  # empty lines before a request are skipped
+                pos += 1
+            if pos == len(data):
+                return pos
             cut = data.find(b"\r\n\r\n", pos)
             if cut >= 0:
                 cut += 4
-        if cut < 0:
-            piece = data[pos:] if pos else data
-            head = partial + piece if partial else piece
-            if len(head) >= self._max_head:  # its blank line is still to come: it cannot fit
-                self._too_long(head, len(partial))
-            self._partial = head
-            self._parse_head(piece, head, data, -1)
-            return len(data)
-        piece = data if pos == 0 and cut == len(data) else data[pos:cut]
-        head = partial + piece if partial else piece
-        if len(head) > self._max_head:
-            self._too_long(head, len(partial))
-        self._partial = b""
-        self._parse_head(piece, head, data, cut)
-        return cut
+        end = cut if cut >= 0 else len(data)
+        piece = data if pos == 0 and end == len(data) else data[pos:end]
+        if self._line < 0:
+            self._measure_line(piece)
+        total = have + len(piece)
+        if cut >= 0:
+            if total > self._max_head:
+                self._too_long(piece, self._max_head)
+            head = piece if not have else b"".join(self._parts) + piece
+            self._have = 0
+            self._parts = []
+            self._tail = b""
+            self._line = -1
+            self._parse_head(piece, head, data, cut)
+            return cut
+        # no blank line yet: the head will be at least the bytes so far plus the rest of one
+        tail = (self._tail + piece)[-3:]
+        if total + 4 - _terminator_overlap(tail) > self._max_head:
+            self._too_long(piece, self._max_head)
+        self._have = total
+        self._parts.append(piece)
+        self._tail = tail
+        self._parse_head(piece, b"", data, -1)
+        return len(data)
 
-    def _too_long(self, head: bytes, parsed: int) -> None:
-        """A head longer than ``_max_head``: its first ``_max_head`` bytes are parsed as they would be
-        in any split (a fault llhttp finds there is the answer), then it is refused."""
-        end = self._max_head
-        if parsed < end:
-            self._parse_head(head[parsed:end], head[:end], b"", -1)
-        raise _head_too_large(head[:end])
+    def _measure_line(self, piece: bytes) -> None:
+        """Track the request line's length; 414 once it is known to be too long."""
+        have = self._have
+        if have and self._tail[-1:] == b"\r" and piece[:1] == b"\n":
+            length = have - 1
+        else:
+            found = piece.find(b"\r\n")
+            length = have + found if found >= 0 else -1
+        if length >= 0:
+            self._line = length
+            if length > self._max_line:
+                self._too_long(piece, self._max_line)
+        elif have + len(piece) - piece.endswith(b"\r") > self._max_line:
+            self._too_long(piece, self._max_line)
+
+    def _too_long(self, piece: bytes, limit: int) -> None:
+        """Refuse a request line or head longer than ``limit`` bytes, after parsing its bytes up to
+        the limit (``piece`` is the part not parsed yet): a fault llhttp finds there is the answer."""
+        have = self._have
+        if have < limit:
+            head_so_far = b"".join(self._parts) + piece[:limit - have]
+            self._parse_head(piece[:limit - have], head_so_far, b"", -1)
+        if limit == self._max_line or self._line < 0:
+            raise ClientError(414, "uri_too_long", "request line too long")
+        raise _too_large("request head too large")
 
     def _parse_head(self, piece: bytes, head: bytes, data: bytes, cut: int) -> None:
         """Feed ``piece`` (the end of ``head`` so far) to llhttp; ``cut`` is where the head ends in
@@ -293,16 +339,22 @@ class RequestReader:
             self._parser = httptools.HttpRequestParser(self)
             self._fresh_parser = False
         if self._extension_method is _PENDING:  # an unknown method whose name has not ended yet
-            self._parse_with_stand_in(head, data, cut)
+            self._parse_with_stand_in(head or b"".join(self._parts), data, cut)
             return
         try:
             self._parser.feed_data(piece)
+            return
         except httptools.HttpParserUpgrade:
-            self._switched(data, cut)
+            pass
         except httptools.HttpParserInvalidMethodError:
-            self._parse_with_stand_in(head, data, cut)
+            self._extension_method = _PENDING
         except httptools.HttpParserError as exc:
             raise _reader_error(exc) from None
+        # outside the except blocks: an error raised from here must not take theirs as its context
+        if self._extension_method is _PENDING:
+            self._parse_with_stand_in(head or b"".join(self._parts), data, cut)
+        else:
+            self._switched(data, cut)
 
     def _parse_with_stand_in(self, head: bytes, data: bytes, cut: int) -> None:
         """llhttp refused the method: if it is a token, parse the head (so far) again with a method
@@ -363,34 +415,45 @@ class RequestReader:
         self._handler.on_request_end()
 
     # -- httptools callbacks (inside feed_data of one head or one body piece) ------------------
+    # The gateway's own rules on fields are noted as they go (the first fault is kept) and raised at
+    # the end of the head: a line llhttp finds broken is reported before them in every split, while
+    # httptools may hand over a field earlier or later depending on where a read ended.
+
     def on_message_begin(self) -> None:
         self._head = RequestHead()
-        self._url_len = 0
         self._header_count = 0
         self._header_bytes = 0
         self._body_bytes = 0
+        self._fault = None
 
     def on_url(self, url: bytes) -> None:
-        self._url_len += len(url)
-        if self._url_len > self._limits.max_request_line:
-            raise ClientError(414, "uri_too_long", "request target too long")
         head = self._head
-        head.target = head.target + url if head.target else url
+        head.target = target = head.target + url if head.target else url
+        if len(target) > self._limits.max_request_line:
+            self._note(ClientError(414, "uri_too_long", "request target too long"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         self._header_bytes += len(name) + len(value) + 4
         if self._header_count > self._limits.max_headers:
-            raise _too_large("too many header fields")
+            self._note(_too_large("too many header fields"))
+            return
         if self._header_bytes > self._limits.max_header_size:
-            raise _too_large("header fields too large")
+            self._note(_too_large("header fields too large"))
         kind = self._special.seen.get(name, UNSEEN)
         if kind is UNSEEN:
             kind = self._special.learn(name)
         if kind is None:
             self._head.headers.append((name, value))
         elif kind:
-            self._special_header(kind, name, value)
+            try:
+                self._special_header(kind, name, value)
+            except ClientError as fault:
+                self._note(fault)
+
+    def _note(self, fault: ClientError) -> None:
+        if self._fault is None:
+            self._fault = fault
 
     def _special_header(self, kind: int, name: bytes, value: bytes) -> None:
         head = self._head
@@ -428,6 +491,8 @@ class RequestReader:
                 head.request_id = value
 
     def on_headers_complete(self) -> None:
+        if self._fault is not None:
+            raise self._fault
         head = self._head
         parser = self._parser
         version = parser.get_http_version()

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, UpstreamError, internal_error
 from ..http.forwarded import forwarded_element
-from ..http.headers import UNSEEN, FieldKinds, connection_named, routing_host, upgrade_protocols
+from ..http.headers import UNSEEN, FieldKinds, connection_named, connection_tokens, routing_host, upgrade_protocols
 from ..http.request import ALLOW
 from ..http.target import routing_paths, split_target
 from ..http.writer import (CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, date_header, error_response,
@@ -380,8 +380,11 @@ class Exchange:
         """A 101 is tunnelled only to a protocol the client asked for and the route allows."""
         asked = self.head.upgrade
         switched = [value for name, value in headers if name.lower() == b"upgrade"]
+        connection = [token for name, value in headers if name.lower() == b"connection"
+                      for token in connection_tokens(value)]
         if asked is None or len(switched) != 1 or not upgrade_protocols(switched[0]) \
-                or not set(upgrade_protocols(switched[0])) <= set(upgrade_protocols(asked)):
+                or not set(upgrade_protocols(switched[0])) <= set(upgrade_protocols(asked)) \
+                or b"upgrade" not in connection:  # (without it llhttp, as any client, does not switch)
             raise UpstreamError(502, "upstream_bad_upgrade",
                                 "upstream switched protocols without a matching request")
 

@@ -187,6 +187,8 @@ class UpstreamConnection(asyncio.Protocol):
         if exchange is None or self._complete:
             self._broken = True
             return
+        if self._interim or not self._head_seen:  # a 1xx has no body: never pass bytes without a head
+            raise UpstreamError(502, "upstream_bad_response", "upstream sent a body with an interim response")
         exchange.on_response_body(body)
 
     def on_message_complete(self) -> None:

@@ -9,6 +9,7 @@ connection, one upstream connection, already open (the pool hands it out).
 """
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable
 
@@ -27,6 +28,11 @@ routes:
 """
 
 _DATE = re.compile(rb"\r\nDate: [^\r\n]*")
+
+
+@functools.lru_cache(maxsize=8)
+def _config(text: str):  # type: ignore[no-untyped-def]
+    return load_config_text(text, "<harness>")  # frozen: safe to share between harnesses
 
 
 class VirtualLoop:
@@ -115,8 +121,9 @@ class ProxyHarness:
     def __init__(self, config: str = _CONFIG) -> None:
         self.loop = VirtualLoop()
         pools = PoolRegistry(self.loop)  # type: ignore[arg-type]
-        snapshot = compile_snapshot(load_config_text(config, "<harness>"), pools)
+        snapshot = compile_snapshot(_config(config), pools)
         self.state = WorkerState(self.loop, snapshot, pools)  # type: ignore[arg-type]
+        self.state.new_request_id = lambda: b"0123456789abcdef"  # type: ignore[method-assign]  # repeatable
         self.pool = next(iter(pools.pools.values()))
         self.upstream = UpstreamConnection(self.pool)
         self.upstream_transport = MemoryTransport(self.upstream)
@@ -160,8 +167,10 @@ class ProxyHarness:
 
     @property
     def to_client(self) -> bytes:
-        """What the client received, Date lines removed (their value depends on the clock)."""
-        return _DATE.sub(b"", bytes(self.client_transport.written))
+        """What the client received, the Date line of the (one) response head removed: its value
+        depends on the clock."""
+        head, blank, rest = bytes(self.client_transport.written).partition(b"\r\n\r\n")
+        return _DATE.sub(b"", head, count=1) + blank + rest
 
     @property
     def tunnelled(self) -> bool:

@@ -78,3 +78,29 @@ def test_upgrade_request_with_a_body_goes_upstream_as_a_plain_request_with_its_b
     sent = harness.sent_upstream
     assert sent.endswith(b"\r\n\r\nabc") and b"RAW" not in sent
     assert b"upgrade" not in sent.lower()
+
+
+@pytest.mark.parametrize("interim", [b"100 Continue", b"102 Processing", b"199 Whatever"])
+def test_an_interim_response_with_a_body_is_502_and_the_body_never_reaches_the_client(interim):
+    harness = _one(b"HTTP/1.1 " + interim + b"\r\nContent-Length: 2\r\n\r\nok")
+    head, body = harness.to_client.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 502 Bad Gateway\r\n") and json.loads(body)["status"] == 502
+
+
+WS_REQUEST = (b"GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+@pytest.mark.parametrize("connection", [b"Connection:&Upgrade\r\n", b"", b"Connection: close\r\n"])
+def test_a_101_without_connection_upgrade_is_502_and_the_client_never_sees_a_101(connection):
+    harness = _one(b"HTTP/1.1 101 Switching Protocols\r\n" + connection + b"Upgrade: websocket\r\n\r\nFRAMES",
+                   WS_REQUEST)
+    assert harness.to_client.startswith(b"HTTP/1.1 502 Bad Gateway\r\n") and not harness.tunnelled
+
+
+def test_a_proper_101_is_tunnelled_whatever_the_split():
+    response = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nFRAMES"
+    outcomes = _outcomes(response, WS_REQUEST)
+    assert all(outcome == outcomes[0] for outcome in outcomes)
+    client, _closed, tunnelled, _pooled = outcomes[0]
+    assert tunnelled and client.startswith(b"HTTP/1.1 101 ") and client.endswith(b"\r\n\r\nFRAMES")
