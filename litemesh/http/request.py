@@ -117,6 +117,8 @@ _METHOD_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")
 _STAND_IN_METHOD = b"GET"
 #: room in the request line for the method (a token of up to 64 bytes), its spaces and the version
 _LINE_SLACK = 96
+#: what llhttp raises when it stops in a head (HttpParserUpgrade is not an HttpParserError)
+_PARSER_STOPPED = (httptools.HttpParserError, httptools.HttpParserUpgrade)
 _PENDING: bytes = object()  # type: ignore[assignment]  # _extension_method while a method's name still arrives
 #: Allow for the methods a reverse proxy never forwards (RFC 9110 §15.5.6 requires the field)
 ALLOW = ((b"Allow", b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"),)
@@ -193,7 +195,7 @@ class RequestReader:
 
     __slots__ = (
         "_handler", "_parser", "_limits", "_special", "_head", "_fault", "_header_count", "_header_bytes",
-        "_body_bytes", "_max_head", "_max_line", "_state", "_have", "_parts", "_tail", "_line", "_remaining",
+        "_body_bytes", "_max_head", "_max_line", "_max_target", "_state", "_have", "_parts", "_tail", "_line", "_remaining",
         "_chunked", "_extension_method", "_fresh_parser",
     )
 
@@ -210,7 +212,8 @@ class RequestReader:
         self._body_bytes = 0
         # The longest request line and head, in bytes (whitespace and line ends included), checked on
         # the bytes as they come; the target's own limit (max_request_line) is checked once parsed.
-        self._max_line = self._limits.max_request_line + _LINE_SLACK
+        self._max_target = self._limits.max_request_line
+        self._max_line = self._max_target + _LINE_SLACK
         self._max_head = self._limits.max_request_line + self._limits.max_header_size + 4096
         self._state = _HEAD
         self._have = 0  # bytes of an unfinished head (its blank line has not arrived yet) ...
@@ -229,11 +232,17 @@ class RequestReader:
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; raises :class:`ClientError` on any violation."""
-        if self._state == _HEAD and not self._have:
+        if self._state == _HEAD and not self._have and not self._fresh_parser:
+            # the common case: one read, one head within the limits (the checks _feed_head makes)
             cut = data.find(b"\r\n\r\n") + 4  # (3 when there is none)
-            if 3 < cut == len(data) <= self._max_head and data[0] > 13 and data.find(b"\r\n") <= self._max_line:
-                # the common case: one read, one head within the limits
-                self._parse_head(data, data, data, cut)
+            if 3 < cut == len(data) and data[0] > 13 and (cut <= self._max_line or (
+                    cut <= self._max_head and data.find(b"\r\n") <= self._max_line)):
+                try:
+                    self._parser.feed_data(data)
+                    return
+                except _PARSER_STOPPED as exc:
+                    failure = exc
+                self._head_failed(failure, data, data, cut)
                 return
         pos, end = 0, len(data)
         while pos < end:
@@ -344,17 +353,19 @@ class RequestReader:
         try:
             self._parser.feed_data(piece)
             return
-        except httptools.HttpParserUpgrade:
-            pass
-        except httptools.HttpParserInvalidMethodError:
-            self._extension_method = _PENDING
-        except httptools.HttpParserError as exc:
-            raise _reader_error(exc) from None
-        # outside the except blocks: an error raised from here must not take theirs as its context
-        if self._extension_method is _PENDING:
+        except _PARSER_STOPPED as exc:
+            failure = exc
+        self._head_failed(failure, head, data, cut)
+
+    def _head_failed(self, failure: Exception, head: bytes, data: bytes, cut: int) -> None:
+        """llhttp stopped in a head: a switch of protocols, a method it does not know, or a fault.
+        (Called outside the ``except`` block: what is raised here must not take its context.)"""
+        if isinstance(failure, httptools.HttpParserUpgrade):
+            self._switched(data, cut)
+        elif isinstance(failure, httptools.HttpParserInvalidMethodError):
             self._parse_with_stand_in(head or b"".join(self._parts), data, cut)
         else:
-            self._switched(data, cut)
+            raise _reader_error(failure)
 
     def _parse_with_stand_in(self, head: bytes, data: bytes, cut: int) -> None:
         """llhttp refused the method: if it is a token, parse the head (so far) again with a method
@@ -429,7 +440,7 @@ class RequestReader:
     def on_url(self, url: bytes) -> None:
         head = self._head
         head.target = target = head.target + url if head.target else url
-        if len(target) > self._limits.max_request_line:
+        if len(target) > self._max_target:
             self._note(ClientError(414, "uri_too_long", "request target too long"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
