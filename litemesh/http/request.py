@@ -187,6 +187,8 @@ _PARSE_ERRORS = (
 )
 
 
+# what the reader expects next; _SWITCHED: nothing more (a protocol switch, or a request after which
+# the connection closes: what follows it is never parsed, as llhttp refuses it)
 _HEAD, _BODY, _CHUNKED, _SWITCHED = 0, 1, 2, 3
 
 
@@ -421,7 +423,7 @@ class RequestReader:
         self._handler.on_request_body(data)
 
     def _end_body(self) -> None:
-        self._state = _HEAD
+        self._state = _HEAD if self._head.keep_alive else _SWITCHED
         self._chunked = None
         self._handler.on_request_end()
 
@@ -567,9 +569,11 @@ class RequestReader:
 
     def on_message_complete(self) -> None:
         if self._state == _HEAD:  # a request without a body: llhttp ends it with its head
+            if not self._head.keep_alive:
+                self._state = _SWITCHED
             self._handler.on_request_end()
         elif self._state == _BODY and not self._fresh_parser:  # the last Content-Length byte
-            self._state = _HEAD
+            self._state = _HEAD if self._head.keep_alive else _SWITCHED
             self._handler.on_request_end()
         # otherwise the body is framed here (chunked, or after an upgrade head): _end_body ends it
 

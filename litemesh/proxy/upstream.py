@@ -92,7 +92,9 @@ class UpstreamConnection(asyncio.Protocol):
             self.tunnel.transport.write(data)
             return
         exchange = self.exchange
-        if exchange is None:  # bytes on an idle connection: the stream is out of sync
+        if exchange is None:  # bytes on an idle connection: the stream is out of sync ...
+            if not data.strip(b"\r\n"):
+                return  # ... unless they are empty lines, which a parser skips before a response
             self.pool.discard(self)
             self.close()
             return
