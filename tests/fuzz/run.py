@@ -29,13 +29,13 @@ sys.path.insert(0, str(REPO))
 from tests.fuzz.targets import CORPUS, CRASHES, TARGETS  # noqa: E402
 
 _EXECUTED = re.compile(rb"stat::number_of_executed_units:\s*(\d+)")
+_WRITTEN = re.compile(rb"Test unit written to (\S+)")
 _DONE = re.compile(rb"#(\d+)\s+DONE")
 
 
 def run_one(name: str, build: str, seconds: int, merge: bool) -> dict[str, object]:
     crashes = CRASHES / name
     crashes.mkdir(parents=True, exist_ok=True)
-    before = set(crashes.iterdir())
     env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONHASHSEED="0")
     if build == "pure":
         env["LITEMESH_NO_EXTENSIONS"] = "1"
@@ -56,7 +56,8 @@ def run_one(name: str, build: str, seconds: int, merge: bool) -> dict[str, objec
     output = proc.stdout + proc.stderr
     found = _EXECUTED.search(output) or _DONE.search(output)
     executions = int(found.group(1)) if found else 0
-    new_crashes = sorted(set(crashes.iterdir()) - before)
+    # this run's reproducers, by what libFuzzer says it wrote (runs in parallel share the folder)
+    new_crashes = sorted(Path(m.decode()) for m in _WRITTEN.findall(output))
     return {"target": name, "build": build, "executions": executions, "seconds": round(elapsed),
             "rate": round(executions / max(elapsed, 1e-9)), "new_inputs": new_inputs,
             "crashes": [str(p.relative_to(REPO)) for p in new_crashes], "exit": proc.returncode,
