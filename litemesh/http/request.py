@@ -197,8 +197,8 @@ class RequestReader:
 
     __slots__ = (
         "_handler", "_parser", "_limits", "_special", "_head", "_fault", "_header_count", "_header_bytes",
-        "_body_bytes", "_max_head", "_max_line", "_max_target", "_state", "_have", "_parts", "_tail", "_line", "_remaining",
-        "_chunked", "_extension_method", "_fresh_parser",
+        "_body_bytes", "_max_head", "_max_line", "_max_target", "_state", "_have", "_parts", "_tail", "_line",
+        "_remaining", "_chunked", "_extension_method", "_fresh_parser",
     )
 
     def __init__(self, handler: RequestHandler, limits: ReaderLimits | None = None,
@@ -260,7 +260,7 @@ class RequestReader:
                 pos = self._chunked.feed(data, pos)
                 if self._chunked.done:
                     self._end_body()
-            else:  # switched protocols: what follows belongs to the new protocol
+            else:  # switched protocols (what follows is the new protocol's), or the connection closes
                 return
 
     # -- heads ---------------------------------------------------------------------------------
