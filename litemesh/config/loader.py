@@ -85,6 +85,8 @@ class _Issues:
         self.keys: dict[PathT, tuple[int, int]] = {}     # path -> (line, col) of its mapping key
         self.env_sources: dict[PathT, str] = {}
         self.items: list[ConfigIssue] = []
+        # path -> node for the aliases of an already walked node: nothing under them is indexed
+        self.shared: dict[PathT, yaml.Node] = {}
 
     def add(self, path: PathT, message: str, *, at: PathT | None = None, key: bool = False) -> None:
         """Record an issue for `path`; `at` overrides the located node, `key` prefers the key's mark."""
@@ -96,10 +98,18 @@ class _Issues:
                 return
         line_col = self.keys.get(loc) if key else None
         if line_col is None:
-            line_col = next((self.values[loc[:i]] for i in range(len(loc), -1, -1) if loc[:i] in self.values),
+            line_col = next((self._mark_at(loc, i, key) for i in range(len(loc), -1, -1) if loc[:i] in self.values),
                             None)
         line, col = line_col if line_col else (None, None)
         self.items.append(ConfigIssue(self.filename, line, col, format_path(path), message))
+
+    def _mark_at(self, loc: PathT, known: int, key: bool) -> tuple[int, int]:
+        """The position of ``loc``, whose first ``known`` parts are indexed: under an alias, found
+        by walking the aliased node along the rest of the path."""
+        node = self.shared.get(loc[:known]) if known < len(loc) else None
+        if node is None:
+            return self.values[loc[:known]]
+        return _mark_within(node, loc[known:], key)
 
     def sorted(self) -> list[ConfigIssue]:
         # Env problems first (they are global), then file order; ties keep discovery order.
@@ -110,34 +120,127 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+def _mark_within(node: yaml.Node, rest: PathT, key: bool) -> tuple[int, int]:
+    """Position of the node at relative path ``rest`` under ``node`` (of its key if ``key``), or of
+    the deepest node on the way that exists."""
+    key_node = None
+    for part in rest:
+        if isinstance(node, yaml.MappingNode):
+            pair = next((pair for pair in node.value if isinstance(pair[0], yaml.ScalarNode)
+                         and pair[0].value == part), None)
+            if pair is None:
+                return _mark(node)
+            key_node, node = pair
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            key_node, node = None, node.value[part]
+        else:
+            return _mark(node)
+    return _mark(key_node if key and key_node is not None else node)
+
+
 _STR_TAG, _MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+#: deepest nesting of collections a document may have (the schema needs four levels, as in
+#: ``routes[0].respond.headers``): the walks below recurse once per level
+MAX_DEPTH = 64
+#: how many nodes aliases may add to a document: ALIAS_RATIO times its own, and at least ALIAS_FLOOR
+ALIAS_FLOOR = 100_000
+ALIAS_RATIO = 10
+
+_UNSEEN = object()
 
 
 class _NotPlain(Exception):
     """The document uses merge keys, custom tags, non-string keys or recursion: take the slow path."""
 
 
-def _index_nodes(node: yaml.Node, path: PathT, issues: _Issues, active: set[int]) -> None:
+class _Refused(Exception):
+    """The document as a whole is refused (nested too deep, aliases standing for too much)."""
+
+    def __init__(self, line_col: tuple[int, int], path: PathT, message: str) -> None:
+        super().__init__(message)
+        self.line_col, self.path, self.message = line_col, path, message
+
+
+class _Walk:
+    """One walk over a composed document: which collection nodes were walked, and how many nodes
+    the aliases stand for.
+
+    An alias is the anchored node itself once more (the composer does not copy it), so walking
+    every alias in full costs the size of the *expanded* document: 8 aliases of 8 aliases of ...,
+    7 levels deep, is 300 bytes that stand for 2.4 million nodes (an "alias bomb", 10 s to
+    walk).  So each collection node is walked once: an alias of it gets the same result (shared,
+    as PyYAML's own constructor shares it) for one dict lookup, and adds the node's expanded size
+    to ``aliased``, which :meth:`check_aliases` bounds.  Paths under an alias are not indexed;
+    ``_Issues`` finds their positions in the aliased node (``_Issues.shared``).
+    """
+
+    __slots__ = ("issues", "loader", "done", "aliased", "largest", "largest_path")
+
+    def __init__(self, issues: _Issues, loader: Any) -> None:
+        self.issues = issues
+        self.loader = loader
+        # id(collection node) -> (result, expanded size in nodes); None while it is being walked
+        self.done: dict[int, tuple[Any, int] | None] = {}
+        self.aliased = 0   # nodes the aliases stand for, beyond one each
+        self.largest = 0   # expanded size of the largest alias, and where it is
+        self.largest_path: PathT = ()
+
+    def too_deep(self, node: yaml.Node, path: PathT) -> _Refused:
+        return _Refused(_mark(node), (), f"collections nested more than {MAX_DEPTH} levels deep")
+
+    def alias(self, node: yaml.Node, path: PathT, done: tuple[Any, int]) -> Any:
+        """An alias of a node walked before: its result; its size is counted."""
+        result, size = done
+        self.aliased += size - 1
+        self.issues.shared[path] = node
+        if size > self.largest:
+            self.largest, self.largest_path = size, path
+        return result
+
+    def check_aliases(self) -> None:
+        limit = max(ALIAS_FLOOR, ALIAS_RATIO * len(self.issues.values))
+        if self.aliased <= limit:
+            return
+        path = self.largest_path
+        # an alias has no node of its own: point at its key, or at the collection holding it
+        at = self.issues.keys.get(path) or self.issues.values[path[:-1]]
+        raise _Refused(at, path, f"YAML aliases expand the document by {self.aliased:,} nodes, more than the "
+                                 f"{limit:,} allowed (an alias bomb?); this alias alone stands for {self.largest:,} nodes")
+
+
+def _index_nodes(node: yaml.Node, path: PathT, walk: _Walk) -> None:
     """Record the position of every value (and mapping key) by path; flag duplicate keys."""
-    if id(node) in active:  # recursive alias
-        return
+    issues = walk.issues
     issues.values.setdefault(path, _mark(node))
-    active.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        return
+    done = walk.done.get(id(node), _UNSEEN)
+    if done is not _UNSEEN:   # an alias (None: of a node that contains it, which this path allows)
+        walk.alias(node, path, done or (None, 1))
+        return
+    if len(path) >= MAX_DEPTH:
+        raise walk.too_deep(node, path)
+    walk.done[id(node)] = None
+    start = len(issues.values) + walk.aliased
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+            if not isinstance(key_node, yaml.ScalarNode):
                 continue
             key = key_node.value
+            if key == "<<":   # merged mappings: walked for their aliases (PyYAML copies what they merge)
+                _index_nodes(value_node, path + (key,), walk)
+                continue
             if key in seen:   # PyYAML silently keeps the last one; that hides typos
                 _duplicate_key(issues, path + (key,), key_node)
             seen.add(key)
             issues.keys.setdefault(path + (key,), _mark(key_node))
-            _index_nodes(value_node, path + (key,), issues, active)
+            _index_nodes(value_node, path + (key,), walk)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index_nodes(item, path + (i,), issues, active)
-    active.discard(id(node))
+            _index_nodes(item, path + (i,), walk)
+    walk.done[id(node)] = (None, len(issues.values) + walk.aliased - start + 1)
 
 
 def _duplicate_key(issues: _Issues, path: PathT, key_node: yaml.Node) -> None:
@@ -145,33 +248,53 @@ def _duplicate_key(issues: _Issues, path: PathT, key_node: yaml.Node) -> None:
     issues.items.append(ConfigIssue(issues.filename, line, col, format_path(path), "duplicate key"))
 
 
-def _construct_plain(node: yaml.Node, path: PathT, issues: _Issues, loader: Any, active: set[int]) -> Any:
+def _construct_plain(node: yaml.Node, path: PathT, walk: _Walk) -> Any:
     """Index and construct in one walk for plain documents (string keys, standard tags): several
     times faster than PyYAML's constructor on a 10,000-route table.  Raises _NotPlain otherwise."""
-    issues.values.setdefault(path, _mark(node))
+    values = walk.issues.values
+    values.setdefault(path, _mark(node))
     if isinstance(node, yaml.ScalarNode):
-        return node.value if node.tag == _STR_TAG else loader.construct_object(node)
-    if id(node) in active:
-        raise _NotPlain
-    active.add(id(node))
+        return node.value if node.tag == _STR_TAG else walk.loader.construct_object(node)
+    done = walk.done.get(id(node), _UNSEEN)
+    if done is not _UNSEEN:
+        if done is None:   # recursive
+            raise _NotPlain
+        return walk.alias(node, path, done)
+    if len(path) >= MAX_DEPTH:
+        raise walk.too_deep(node, path)
+    walk.done[id(node)] = None
+    start = len(values) + walk.aliased
+    # string scalars, most of the nodes, are read in the loops below rather than by a call each
     if isinstance(node, yaml.MappingNode):
         if node.tag != _MAP_TAG:
             raise _NotPlain
         out: dict[str, Any] = {}
+        keys = walk.issues.keys
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG or key_node.value == "<<":
                 raise _NotPlain
             key = key_node.value
+            sub = path + (key,)
             if key in out:   # PyYAML silently keeps the last one; that hides typos
-                _duplicate_key(issues, path + (key,), key_node)
-            issues.keys.setdefault(path + (key,), _mark(key_node))
-            out[key] = _construct_plain(value_node, path + (key,), issues, loader, active)
+                _duplicate_key(walk.issues, sub, key_node)
+            keys.setdefault(sub, _mark(key_node))
+            if value_node.tag == _STR_TAG and type(value_node) is yaml.ScalarNode:
+                values.setdefault(sub, _mark(value_node))
+                out[key] = value_node.value
+            else:
+                out[key] = _construct_plain(value_node, sub, walk)
         result: Any = out
     else:
         if node.tag != _SEQ_TAG:
             raise _NotPlain
-        result = [_construct_plain(item, path + (i,), issues, loader, active) for i, item in enumerate(node.value)]
-    active.discard(id(node))
+        result = []
+        for i, item in enumerate(node.value):
+            if item.tag == _STR_TAG and type(item) is yaml.ScalarNode:
+                values.setdefault(path + (i,), _mark(item))
+                result.append(item.value)
+            else:
+                result.append(_construct_plain(item, path + (i,), walk))
+    walk.done[id(node)] = (result, len(values) + walk.aliased - start + 1)
     return result
 
 
@@ -185,34 +308,88 @@ class _FastResolver:
         return super().resolve(kind, value, implicit)  # type: ignore[misc]
 
 
+class _BadValuesMarked:
+    """PyYAML's constructors of tagged scalars fail with bare Python errors on values they cannot
+    read (``!!int x``: ValueError, ``!!int ''``: IndexError, ``!!bool x``: KeyError,
+    ``!!timestamp x``: AttributeError): each becomes a YAML error at its node."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)  # type: ignore[misc]
+        except yaml.YAMLError:
+            raise
+        except Exception:   # whatever a constructor raised on a value it cannot read
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            value = node.value if isinstance(node, yaml.ScalarNode) else ""
+            shown = repr(value if len(value) <= 40 else value[:40] + "...")
+            raise yaml.constructor.ConstructorError(None, None, f"invalid {tag} value {shown}",
+                                                    node.start_mark) from None
+
+
 # libyaml's parser is ~10x faster on large route tables and keeps the same node marks.
-_YAML_LOADER = type("_YamlLoader", (_FastResolver, getattr(yaml, "CSafeLoader", yaml.SafeLoader)), {})
+_YAML_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_LOADER = type("_YamlLoader", (_FastResolver, _BadValuesMarked, _YAML_BASE), {})
+# libyaml reports the position of a character it refuses in bytes of UTF-8, PyYAML's reader in characters
+_READER_COUNTS_BYTES = _YAML_BASE is not yaml.SafeLoader
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")   # what YAML counts as a line break
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of the character at ``index`` of ``text``."""
+    line, start = 1, 0
+    for found in _LINE_BREAK.finditer(text, 0, index):
+        line, start = line + 1, found.end()
+    return line, index - start + 1
 
 
 def _parse_yaml(text: str, issues: _Issues) -> Any:
-    loader = _YAML_LOADER(text)
+    loader = None
     try:
+        loader = _YAML_LOADER(text)
         node = loader.get_single_node()
         if node is None:
             return None
         reported = len(issues.items)
+        walk = _Walk(issues, loader)
         try:
-            return _construct_plain(node, (), issues, loader, set())
+            data = _construct_plain(node, (), walk)
         except _NotPlain:
             del issues.items[reported:]
             issues.values.clear()
             issues.keys.clear()
-        _index_nodes(node, (), issues, set())
-        return loader.construct_document(node)
+            issues.shared.clear()
+            walk = _Walk(issues, loader)
+            _index_nodes(node, (), walk)
+            walk.check_aliases()   # before PyYAML builds the document: its merge keys copy what they merge
+            return loader.construct_document(node)
+        walk.check_aliases()
+        return data
+    except _Refused as exc:
+        line, col = exc.line_col
+        issues.items.append(ConfigIssue(issues.filename, line, col, format_path(exc.path), exc.message))
+    except yaml.reader.ReaderError as exc:   # a character YAML does not allow, such as a control character
+        index = exc.position
+        if _READER_COUNTS_BYTES:
+            index = len(text.encode("utf-8")[:index].decode("utf-8", "ignore"))
+        line, col = _position(text, index)
+        what = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        issues.items.append(ConfigIssue(issues.filename, line, col, "",
+                                        f"YAML syntax error: unacceptable character {what}: {exc.reason}"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(filter(None, [exc.context, exc.problem])) or str(exc)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else _position(text, 0)
         issues.items.append(ConfigIssue(issues.filename, line, col, "", f"YAML syntax error: {problem}"))
-    except yaml.YAMLError as exc:
-        issues.items.append(ConfigIssue(issues.filename, None, None, "", f"YAML error: {exc}"))
+    except yaml.YAMLError as exc:   # any other has no mark: the document as a whole
+        line, col = _position(text, 0)
+        issues.items.append(ConfigIssue(issues.filename, line, col, "", f"YAML error: {exc}"))
+    except UnicodeEncodeError as exc:   # libyaml reads UTF-8: a lone surrogate has no encoding
+        line, col = _position(text, exc.start)
+        issues.items.append(ConfigIssue(issues.filename, line, col, "", f"YAML syntax error: unacceptable "
+                                        f"character #x{ord(text[exc.start]):04x}: a lone surrogate is not text"))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     raise ConfigError(issues.items)
 
 
@@ -746,7 +923,7 @@ def _load_config_text(text: str, filename: str, env: Mapping[str, str] | None) -
     issues = _Issues(filename)
     data = _parse_yaml(text, issues)
     if data is None:
-        raise ConfigError([ConfigIssue(filename, None, None, "", "configuration is empty "
+        raise ConfigError([ConfigIssue(filename, 1, 1, "", "configuration is empty "
                                        "(expected a mapping with 'listeners', 'services', 'routes', ...)")])
     if not isinstance(data, dict):
         line, col = issues.values.get((), (None, None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+import time
 
 import msgspec
 import pytest
@@ -281,7 +282,7 @@ def test_yaml_bad_indentation_line():
 @pytest.mark.parametrize("text", ["", "   \n", "# only a comment\n"])
 def test_empty_file(text):
     issue = only_issue(text)
-    assert "empty" in issue.message and issue.line is None
+    assert "empty" in issue.message and (issue.line, issue.column) == (1, 1)   # every issue has a place
 
 
 def test_top_level_must_be_mapping():
@@ -986,3 +987,105 @@ def test_route_upgrades_default_and_validation():
     errors = issues("services: [{name: s, targets: ['127.0.0.1:1']}]\n"
                     "routes: [{name: a, paths: ['/a'], service: s, upgrades: ['web socket']}]\n")
     assert [e.path for e in errors] == ["routes[0].upgrades[0]"]
+
+
+# ------------------------------------------------------------------ YAML edge cases (issue 8, points 8-10)
+
+# 7 levels of 8 aliases: 278 bytes that stand for 2.4 million nodes (issue 8, point 9)
+ALIAS_BOMB = "a0: &a0 [x,x,x,x,x,x,x,x]\n" + "".join(
+    f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 8)}]\n" for i in range(1, 7))
+
+
+@pytest.mark.parametrize("value", ["!!int x", "!!int ''", "!!float x", "!!bool x", "!!timestamp x"])
+def test_tagged_values_yaml_cannot_read_are_config_errors(value):
+    issue = only_issue(BASE + f"server:\n  workers: {value}\n")
+    assert (issue.line, issue.column) == (7, 12)
+    assert "YAML" in issue.message and f"invalid {value.split()[0]} value" in issue.message
+
+
+def test_tagged_value_error_on_the_slow_path_is_located_too():
+    # a merge key takes PyYAML's own constructor (not the plain fast path)
+    text = BASE + "base: &b {via: x}\nserver:\n  <<: *b\n  workers: !!int x\n"
+    found = issues(text)
+    assert [(i.line, i.column) for i in found] == [(9, 12)] and "invalid !!int value 'x'" in found[0].message
+
+
+@pytest.mark.parametrize("value", ["!!int x", "!!timestamp x", "!!bool maybe"])
+def test_tagged_env_value_yaml_cannot_read_is_reported_against_the_variable(value):
+    issue = only_issue(BASE, {"LITEMESH_SERVER__WORKERS": value})
+    assert (issue.file, issue.path) == ("<env LITEMESH_SERVER__WORKERS>", "server.workers")
+
+
+@pytest.mark.parametrize("text, line, column", [
+    ("a: \x01\n", 1, 4),
+    ("é: b\nc: \x01\n", 2, 4),         # libyaml counts bytes (the é is two): reported in characters
+    ("a: b\r\nc: d\r\nef: \x7f\n", 3, 5),
+    ("a: 'x\x00y'\n", 1, 6),
+    ("a: \ufffe\n", 1, 4),
+    ("a: \ud800\n", 1, 4),             # a lone surrogate: not even encodable for libyaml
+])
+def test_characters_yaml_refuses_have_a_line_and_column(text, line, column):
+    issue = only_issue(text)
+    assert (issue.file, issue.line, issue.column) == ("gw.yaml", line, column), issue
+    assert "unacceptable character" in issue.message and "<unicode string>" not in issue.message
+
+
+def test_alias_bomb_is_refused_quickly_with_a_line():
+    started = time.monotonic()
+    issue = only_issue(ALIAS_BOMB)
+    assert time.monotonic() - started < 5   # ~1 ms; it took ~10 s to expand
+    assert "aliases expand" in issue.message and "alias bomb" in issue.message
+    assert (issue.path, issue.line) == ("a6[0]", 7)
+
+
+def test_alias_bomb_through_merge_keys_is_refused():
+    text = "a0: &a0 {k0: x, k1: x, k2: x, k3: x, k4: x, k5: x, k6: x, k7: x}\n" + "".join(
+        f"a{i}: &a{i} {{<<: [{','.join([f'*a{i - 1}'] * 8)}]}}\n" for i in range(1, 8))
+    issue = only_issue(text)
+    assert "aliases expand" in issue.message and issue.line == 8
+
+
+def test_aliases_within_bounds_load_and_share_one_walk():
+    routes = "".join(f"  - {{name: r{i}, paths: ['/r{i}'], respond: *ok}}\n" for i in range(3000))
+    text = BASE + "ok: &ok {status: 200, headers: {X-A: a, X-B: b}, body: fine}\nroutes:\n" + routes
+    found = issues(text)   # the anchor's own key is unknown; the 3000 aliases are fine
+    assert [(i.path, i.line) for i in found] == [("", 6)]
+    cfg = load(BASE + "routes:\n  - {name: r0, paths: [/r0], respond: &ok {status: 200, body: fine}}\n"
+               + routes.replace("r0,", "x0,", 1).replace("'/r0'", "'/x0'", 1))
+    assert len(cfg.routes) == 3001 and {r.respond.body for r in cfg.routes} == {"fine"}
+
+
+def test_errors_under_an_alias_point_into_the_anchored_node():
+    text = """\
+        services:
+          - name: a
+            targets: [127.0.0.1:1]
+            timeouts: &t
+              connect: 1s
+              read: -2s
+          - name: b
+            targets: [127.0.0.1:2]
+            timeouts: *t
+          - name: c
+            targets: [127.0.0.1:3]
+            pool: &p {max_idle: 1, bogus: 2}
+          - name: d
+            targets: [127.0.0.1:4]
+            pool: *p
+        """
+    found = issues(text)
+    assert [(i.path, i.line) for i in found] == [
+        ("services[0].timeouts.read", 6), ("services[1].timeouts.read", 6),
+        ("services[2].pool", 12), ("services[3].pool", 12)]
+
+
+@pytest.mark.parametrize("text", ["a: " + "[" * 100 + "]" * 100, "a: !!seq " + "[" * 900 + "]" * 900,
+                                  "".join(" " * i + "k:\n" for i in range(200)) + " " * 200 + "x\n"])
+def test_deep_nesting_is_a_config_error(text):
+    issue = only_issue(text)
+    assert "nested more than" in issue.message and issue.line is not None
+
+
+def test_recursive_aliases_still_load():
+    found = issues(BASE + "x: &x [1, *x]\ny: &y {a: *y}\n")
+    assert [i.message for i in found] == ["unknown field 'x'", "unknown field 'y'"]
