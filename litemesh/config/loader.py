@@ -627,6 +627,15 @@ def _check_header_value(value: str) -> str | None:
     return "must not contain CR, LF or NUL" if _BAD_VALUE_CHARS.search(value) else None
 
 
+#: names a request id header must not have: the request reader (litemesh/http/request.py) files
+#: these by their meaning (framing, Host, hop-by-hop, forwarding claims) before it looks for a
+#: request id, and taking one away from its rule would break it (a request's Transfer-Encoding read
+#: as its id while its chunked body still arrives).
+_NOT_REQUEST_ID = frozenset({"host", "content-length", "transfer-encoding", "connection", "upgrade", "te",
+                             "trailer", "keep-alive", "expect", "forwarded", "via", "x-real-ip"})
+_NOT_REQUEST_ID_PREFIXES = ("proxy-", "x-forwarded-")
+
+
 class _Semantics:
     """Cross-field checks on converted structs; returns normalised copies (lowercased hosts...)."""
 
@@ -829,11 +838,22 @@ class _Semantics:
                                 f"{network!r} is not an IP network (CIDR such as '10.0.0.0/8') or address")
         if spec.via and not _TOKEN.fullmatch(spec.via):
             self.issues.add(("server", "via"), "must be a token (no spaces)")
-        if spec.request_id_header and not _TOKEN.fullmatch(spec.request_id_header):
-            self.issues.add(("server", "request_id_header"), "invalid header name")
+        if spec.request_id_header:
+            self.request_id_header(spec.request_id_header)
         if _check_header_value(spec.server_header):
             self.issues.add(("server", "server_header"), _check_header_value(spec.server_header))
         self.run_as(spec)
+
+    def request_id_header(self, name: str) -> None:
+        path = ("server", "request_id_header")
+        lowered = name.lower()
+        if name.startswith(":"):
+            self.issues.add(path, "a pseudo-header (':...') is not a header name")
+        elif not _TOKEN.fullmatch(name):
+            self.issues.add(path, "invalid header name")
+        elif lowered in _NOT_REQUEST_ID or lowered.startswith(_NOT_REQUEST_ID_PREFIXES):
+            self.issues.add(path, f"{name!r} is a header the gateway handles by its meaning (framing, Host, "
+                                  "hop-by-hop or forwarding); choose another name, such as X-Request-ID")
 
     def run_as(self, spec: ServerSpec) -> None:
         """``server.user``/``group`` must name entries of this machine's databases (checked where the

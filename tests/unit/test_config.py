@@ -1089,3 +1089,27 @@ def test_deep_nesting_is_a_config_error(text):
 def test_recursive_aliases_still_load():
     found = issues(BASE + "x: &x [1, *x]\ny: &y {a: *y}\n")
     assert [i.message for i in found] == ["unknown field 'x'", "unknown field 'y'"]
+
+
+# ------------------------------------------------------------------ request id header (issue 8, point 6)
+
+@pytest.mark.parametrize("name", [
+    "Transfer-Encoding", "content-length", "Host", "Connection", "Upgrade", "TE", "Trailer", "Keep-Alive",
+    "Proxy-Connection", "Proxy-Authorization", "Proxy-Anything", "Expect", "X-Forwarded-For", "X-Forwarded-Port",
+    "Forwarded", "X-Real-IP", "Via", ":path"])
+def test_request_id_header_must_not_be_a_header_with_a_meaning(name):
+    text = BASE + f"server:\n  request_id_header: '{name}'\n"
+    issue = only_issue(text)
+    assert (issue.path, issue.line, issue.column) == ("server.request_id_header", 7, 22)
+
+
+def test_request_id_header_refuses_every_name_the_request_reader_files_by_meaning():
+    from litemesh.http.request import _BASE_SPECIAL
+    for name in _BASE_SPECIAL:
+        issue = only_issue(BASE, {"LITEMESH_SERVER__REQUEST_ID_HEADER": name.decode().upper()})
+        assert issue.file == "<env LITEMESH_SERVER__REQUEST_ID_HEADER>", name
+
+
+@pytest.mark.parametrize("name", ["X-Request-ID", "X-Correlation-ID", "Request-Id", "X-Trace", ""])
+def test_request_id_header_ordinary_names(name):
+    assert load(BASE + f"server:\n  request_id_header: '{name}'\n").server.request_id_header == name
