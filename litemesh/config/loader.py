@@ -23,9 +23,12 @@ import msgspec
 import yaml
 
 from .._gc import gc_paused
+from ..algo._route_pattern import MAX_PATTERN_LEN, MAX_SEGMENTS, PATH_CHARS_RE
+from ..http.headers import valid_host
 from . import env as env_mod
 from .model import (UNIT_KEY, AdminSpec, GatewayConfig, LimitsSpec, ListenerSpec, RespondSpec, RouteSpec,
                     ServerSpec, ServerTimeouts, ServiceSpec, TargetSpec)
+from .pathform import encode_non_ascii, route_path_form
 from .units import parse_address, parse_duration, parse_size, parse_target, target_key
 
 __all__ = ["ConfigIssue", "ConfigError", "load_config", "load_config_text", "locate_issues", "EXAMPLE_CONFIG_PATH"]
@@ -550,6 +553,8 @@ def _convert_list(data: dict, key: str, item_type: type, issues: _Issues) -> lis
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE_CHARS = re.compile(r"[\r\n\x00]")
+# RFC 9110 §5.5 field-value: visible characters, space, tab and obs-text (sent as Latin-1 bytes)
+_NOT_FIELD_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 _PARAM = re.compile(r"\{([^{}]*)\}")
 _DNS_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 _MANAGED_HEADERS = {"content-length", "transfer-encoding"}
@@ -560,7 +565,11 @@ def _is_identifier(name: str) -> bool:
 
 
 def check_path_pattern(pattern: str) -> tuple[set[str], str | None]:
-    """Validate one route path; returns (capture names, error message or None)."""
+    """Validate one route path, in the router's spelling (``route_path_form``); returns (capture
+    names, error message or None).  Every rule of the route trie's ``parse_path`` is checked here
+    too (with the trie's own limits and characters), so a path this accepts compiles."""
+    if len(pattern) > MAX_PATTERN_LEN:
+        return set(), f"longer than {MAX_PATTERN_LEN} characters"
     if pattern.startswith("~"):
         if not pattern[1:]:
             return set(), "empty regex"
@@ -573,8 +582,14 @@ def check_path_pattern(pattern: str) -> tuple[set[str], str | None]:
         return set(), "must start with '/'"
     if re.search(r"[\s?#\x00-\x1f\x7f]", body):
         return set(), "must not contain whitespace, control characters, '?' or '#'"
+    if PATH_CHARS_RE.fullmatch(body) is None:
+        bad = next(char for char in body if PATH_CHARS_RE.fullmatch(char) is None)
+        hint = f": percent-encode it as %{ord(bad):02X}" if bad.isascii() else ""
+        return set(), f"must not contain {bad!r}{hint}"
     names: set[str] = set()
     segments = body[1:].split("/")
+    if len(segments) - (segments[-1] == "" and pattern[0] != "=") > MAX_SEGMENTS:   # "/a/" has one
+        return names, f"more than {MAX_SEGMENTS} segments"
     for i, segment in enumerate(segments):
         if segment == "" and i != len(segments) - 1:
             return names, "empty path segment ('//')"
@@ -624,7 +639,19 @@ def _check_host_pattern(host: str) -> str | None:
 
 
 def _check_header_value(value: str) -> str | None:
-    return "must not contain CR, LF or NUL" if _BAD_VALUE_CHARS.search(value) else None
+    if _BAD_VALUE_CHARS.search(value):
+        return "must not contain CR, LF or NUL"
+    bad = _NOT_FIELD_VALUE.search(value)
+    if bad is None:
+        return None
+    if bad.group() < "\x80":
+        return f"must not contain control characters (found {bad.group()!r})"
+    return f"must be Latin-1 text: {bad.group()!r} cannot be sent (header values go out as ISO-8859-1 bytes)"
+
+
+def _valid_host_header(value: str) -> bool:
+    """What the gateway itself accepts as a Host header (litemesh/http/headers.py) is what it sends."""
+    return value.isascii() and valid_host(value.encode("ascii"))
 
 
 #: names a request id header must not have: the request reader (litemesh/http/request.py) files
@@ -683,8 +710,9 @@ class _Semantics:
         out = []
         for i, spec in items:
             targets = self.targets(i, spec.targets)
-            if spec.host_header is not None and (_check_header_value(spec.host_header) or " " in spec.host_header):
-                self.issues.add(("services", i, "host_header"), "must be a valid Host value")
+            if spec.host_header is not None and not _valid_host_header(spec.host_header):
+                self.issues.add(("services", i, "host_header"), "must be a valid Host value: a host name or "
+                                "address, with an optional ':port' (ASCII: an international name in its xn-- form)")
             if targets is not None:
                 out.append(msgspec.structs.replace(spec, targets=targets))
         return out
@@ -745,15 +773,16 @@ class _Semantics:
         self.target(base, route, services)
         hosts = self.hosts(base, route.hosts)
         methods = self.methods(base, route.methods)
-        params = self.paths(base, route)
-        if route.rewrite is not None:
-            self.rewrite(base, route.rewrite, params)
+        params, paths = self.paths(base, route)
+        rewrite = route.rewrite
+        if rewrite is not None:
+            rewrite = self.rewrite(base, rewrite, params)
         if route.respond is not None:
             self.respond(base + ("respond",), route.respond)
         for j, protocol in enumerate(route.upgrades):
             if not _TOKEN.fullmatch(protocol):
                 self.issues.add(base + ("upgrades", j), f"invalid protocol name {protocol!r}")
-        return msgspec.structs.replace(route, hosts=hosts, methods=methods)
+        return msgspec.structs.replace(route, hosts=hosts, methods=methods, paths=paths, rewrite=rewrite)
 
     def target(self, base: PathT, route: RouteSpec, services: set[str]) -> None:
         if (route.service is None) == (route.respond is None):
@@ -781,33 +810,46 @@ class _Semantics:
                 self.issues.add(base + ("methods", j), f"invalid method {method!r}")
         return tuple(dict.fromkeys(method.upper() for method in methods))   # dedupe, keep order
 
-    def paths(self, base: PathT, route: RouteSpec) -> list[set[str]]:
-        params = []
+    def paths(self, base: PathT, route: RouteSpec) -> tuple[list[set[str]], tuple[str, ...]]:
+        """The capture names of each path, and the paths in the router's spelling (pathform.py)."""
+        params, spelled = [], []
         for j, pattern in enumerate(route.paths):
-            names, error = check_path_pattern(pattern)
+            try:
+                pattern = route_path_form(pattern)
+            except ValueError as exc:
+                names, error = set(), str(exc)
+            else:
+                names, error = check_path_pattern(pattern)
             if error:
                 self.issues.add(base + ("paths", j), error)
             elif pattern.startswith("~") and route.strip_prefix:
                 self.issues.add(base + ("paths", j), "regex paths cannot be used with strip_prefix")
             params.append(names)
-        return params
+            spelled.append(pattern)
+        return params, tuple(spelled)
 
-    def rewrite(self, base: PathT, rewrite: str, params: list[set[str]]) -> None:
+    def rewrite(self, base: PathT, rewrite: str, params: list[set[str]]) -> str:
+        """Checks ``rewrite``; returns it with non-ASCII characters percent-encoded (sent upstream)."""
         path = base + ("rewrite",)
         if not rewrite.startswith("/"):
             self.issues.add(path, "must start with '/'")
-            return
+            return rewrite
         if re.search(r"[\s?#\x00-\x1f\x7f]", rewrite):
             self.issues.add(path, "must be a path without whitespace, query or fragment")
-            return
+            return rewrite
         if set("{}") & set(_PARAM.sub("", rewrite)):   # braces left over after removing {name}s
             self.issues.add(path, "unbalanced '{' or '}'")
-            return
+            return rewrite
         for name in _PARAM.findall(rewrite):
             if not _is_identifier(name):
                 self.issues.add(path, f"parameter name must be an identifier: {{{name}}}")
             elif not all(name in names for names in params):
                 self.issues.add(path, f"uses {{{name}}}, which not every path of the route captures")
+        try:
+            return encode_non_ascii(rewrite)
+        except ValueError as exc:
+            self.issues.add(path, str(exc))
+            return rewrite
 
     def respond(self, path: PathT, respond: RespondSpec) -> None:
         if respond.status == 101:

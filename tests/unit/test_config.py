@@ -14,6 +14,7 @@ from litemesh.config import (EXAMPLE_CONFIG_PATH, ConfigError, ConfigIssue, Gate
                              TargetSpec, json_schema, load_config, load_config_text, parse_address,
                              parse_duration, parse_size)
 from litemesh.config.loader import route_match_key
+from litemesh.config.pathform import route_path_form
 from litemesh.config.units import parse_target
 
 NO_ENV: dict[str, str] = {}
@@ -1113,3 +1114,103 @@ def test_request_id_header_refuses_every_name_the_request_reader_files_by_meanin
 @pytest.mark.parametrize("name", ["X-Request-ID", "X-Correlation-ID", "Request-Id", "X-Trace", ""])
 def test_request_id_header_ordinary_names(name):
     assert load(BASE + f"server:\n  request_id_header: '{name}'\n").server.request_id_header == name
+
+
+# ------------------------------------------------------------------ what check accepts compiles (issue 8, point 11)
+
+@pytest.mark.parametrize("written, routed", [
+    ("/é", "/%C3%A9"), ("=/café/{id}", "=/caf%C3%A9/{id}"), ("/caf%c3%a9", "/caf%C3%A9"),
+    ("/%7Euser/%41", "/~user/A"), ("/a%2fb", "/a%2Fb"), ("/日本", "/%E6%97%A5%E6%9C%AC"),
+    ("~^/é$", "~^/é$"),   # regexes are left as written (they see the normalized path)
+])
+def test_paths_take_the_spelling_requests_are_routed_by(written, routed):
+    assert route_path_form(written) == routed
+    cfg = load(with_routes(f"- name: r\n  respond: {{status: 200}}\n  paths: ['{written}']\n"))
+    assert cfg.routes[0].paths == (routed,)
+
+
+def test_non_ascii_path_matches_the_normalized_request_path():
+    from litemesh.http.target import normalize_path
+    for request in (b"/%c3%a9/42", b"/%C3%A9/42"):
+        routed = normalize_path(request).decode("ascii")
+        assert routed == "/%C3%A9/42"
+        assert route_path_form("/é/42") == routed
+
+
+def test_two_spellings_of_one_path_are_duplicates():
+    text = with_routes("""\
+        - {name: a, paths: [/é], respond: {status: 200}}
+        - {name: b, paths: ['/%c3%a9'], respond: {status: 200}}
+        """)
+    issue = only_issue(text)
+    assert issue.path == "routes[1].paths[0]" and "duplicate of route 'a'" in issue.message
+
+
+@pytest.mark.parametrize("path, message", [
+    ("/%zz", "invalid percent-encoding '%zz'"), ("/a%", "invalid percent-encoding '%'"),
+    ("/a%4", "invalid percent-encoding '%4'"), ("/%00", "NUL"), ("/a/%2E%2E/b", "'..'"), ("/%2e", "'.'"),
+    ("/a|b", "'|': percent-encode it as %7C"), ('/a"b', "%22"), ("/a\\b", "%5C"), ("/a^b", "%5E"),
+    ("/a`b", "%60"), ("/a<b>", "%3C"),
+    ("/" + "a/" * 128 + "b", "more than 128 segments"), ("/" + "a" * 8192, "longer than 8192 characters"),
+    ("~" + "a" * 8192, "longer than 8192 characters"),
+])
+def test_paths_the_router_cannot_compile_are_refused(path, message):
+    issue = only_issue(with_routes(f"- name: r\n  respond: {{status: 200}}\n  paths: {json.dumps([path])}\n"))
+    assert issue.path == "routes[0].paths[0]" and message in issue.message, issue
+
+
+def test_the_longest_and_deepest_paths_the_router_takes_are_accepted():
+    paths = ["/" + "a/" * 127 + "b", "/" + "a/" * 128, "/" + "a" * 8191, "~" + "a" * 8191]
+    cfg = load(with_routes(f"- name: r\n  respond: {{status: 200}}\n  paths: {json.dumps(paths)}\n"))
+    assert cfg.routes[0].paths == tuple(paths)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("headers: {X-A: '€'}", "€", "Latin-1"), ("content_type: '€'", "€", "Latin-1"),
+    ("headers: {X-A: \"a\\x01b\"}", "", "control characters"), ("headers: {X-A: \"a\\x7fb\"}", "", "control"),
+    ("content_type: \"text/plain\\x1b\"", "", "control"),
+])
+def test_respond_header_values_must_be_latin1_without_controls(field, value, message):
+    issue = only_issue(with_routes(f"- name: r\n  respond:\n    status: 200\n    {field}\n"))
+    assert message in issue.message and issue.line == 10
+    assert value in issue.message
+
+
+def test_latin1_and_tabs_in_header_values_are_fine():
+    cfg = load(with_routes("- name: r\n  respond: {status: 200, headers: {X-A: \"caf\\xe9\\tok\"}, "
+                           "content_type: 'text/plain; x=\u00ff'}\n"))
+    assert cfg.routes[0].respond.headers == {"X-A": "café\tok"}
+
+
+@pytest.mark.parametrize("value", ["é.example", "a b", "a\\x01", "a/b", "a@b", "[::1", "a:99999", "a:"])
+def test_host_header_must_be_a_host_value(value):
+    text = f'services:\n  - name: s\n    targets: [127.0.0.1:1]\n    host_header: "{value}"\n'
+    issue = only_issue(text)
+    assert (issue.path, issue.line) == ("services[0].host_header", 4) and "Host" in issue.message
+
+
+@pytest.mark.parametrize("value", ["api.internal", "API.internal:8080", "10.0.0.1", "[::1]:80", "xn--caf-dma.example"])
+def test_host_header_valid(value):
+    text = f'services:\n  - name: s\n    targets: [127.0.0.1:1]\n    host_header: "{value}"\n'
+    assert load(text).services[0].host_header == value
+
+
+@pytest.mark.parametrize("priority, ok", [(-(1 << 63), True), ((1 << 63) - 1, True), (1 << 63, False),
+                                          (-(1 << 63) - 1, False), (10 ** 30, False)])
+def test_priority_is_a_signed_64_bit_integer(priority, ok):
+    text = with_routes(f"- name: r\n  respond: {{status: 200}}\n  priority: {priority}\n")
+    if ok:
+        assert load(text).routes[0].priority == priority
+    else:
+        assert only_issue(text).path == "routes[0].priority"
+
+
+@pytest.mark.parametrize("address, ok", [("[fe80::1%eth0]:80", True), ("[fe80::1%2]:80", True),
+                                         ("[fe80::1%é]:80", False), ("[fe80::1%a b]:80", False),
+                                         ("[fe80::1%a\u0085]:80", False)])
+def test_ipv6_zone_is_an_interface_name(address, ok):
+    if ok:
+        assert parse_target(address)[0].startswith("fe80::1%")
+    else:
+        with pytest.raises(ValueError, match="zone"):
+            parse_target(address)
