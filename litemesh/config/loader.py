@@ -150,7 +150,7 @@ MAX_DEPTH = 64
 ALIAS_FLOOR = 100_000
 ALIAS_RATIO = 10
 
-_UNSEEN = object()
+_UNSEEN = object()   # a node not walked yet (None in _Walk.done is one being walked)
 
 
 class _NotPlain(Exception):
@@ -189,7 +189,8 @@ class _Walk:
         self.largest = 0   # expanded size of the largest alias, and where it is
         self.largest_path: PathT = ()
 
-    def too_deep(self, node: yaml.Node, path: PathT) -> _Refused:
+    @staticmethod
+    def too_deep(node: yaml.Node) -> _Refused:
         return _Refused(_mark(node), (), f"collections nested more than {MAX_DEPTH} levels deep")
 
     def alias(self, node: yaml.Node, path: PathT, done: tuple[Any, int]) -> Any:
@@ -209,7 +210,8 @@ class _Walk:
         # an alias has no node of its own: point at its key, or at the collection holding it
         at = self.issues.keys.get(path) or self.issues.values[path[:-1]]
         raise _Refused(at, path, f"YAML aliases expand the document by {self.aliased:,} nodes, more than the "
-                                 f"{limit:,} allowed (an alias bomb?); this alias alone stands for {self.largest:,} nodes")
+                                 f"{limit:,} allowed (an alias bomb?); this alias alone stands for "
+                                 f"{self.largest:,} nodes")
 
 
 def _index_nodes(node: yaml.Node, path: PathT, walk: _Walk) -> None:
@@ -223,7 +225,7 @@ def _index_nodes(node: yaml.Node, path: PathT, walk: _Walk) -> None:
         walk.alias(node, path, done or (None, 1))
         return
     if len(path) >= MAX_DEPTH:
-        raise walk.too_deep(node, path)
+        raise walk.too_deep(node)
     walk.done[id(node)] = None
     start = len(issues.values) + walk.aliased
     if isinstance(node, yaml.MappingNode):
@@ -264,7 +266,7 @@ def _construct_plain(node: yaml.Node, path: PathT, walk: _Walk) -> Any:
             raise _NotPlain
         return walk.alias(node, path, done)
     if len(path) >= MAX_DEPTH:
-        raise walk.too_deep(node, path)
+        raise walk.too_deep(node)
     walk.done[id(node)] = None
     start = len(values) + walk.aliased
     # string scalars, most of the nodes, are read in the loops below rather than by a call each
