@@ -17,6 +17,7 @@ from typing import Optional
 __all__ = [
     "RoutePatternError", "ParsedPath", "KIND_REGEX", "KIND_PREFIX", "KIND_EXACT",
     "HOST_ANY", "HOST_EXACT", "parse_path", "parse_hosts", "parse_methods", "check_int", "pack_spec",
+    "MAX_SEGMENTS", "MAX_PATTERN_LEN", "PATH_CHARS_RE",
 ]
 
 
@@ -34,8 +35,9 @@ MAX_PATTERN_LEN = 8192  # fits the 32-bit length field of the packed spec
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
 _PARAM_RE = re.compile(r"\{([^{}/]*)\}")
-# What may appear in a path pattern: printable ASCII without query/fragment delimiters.
-_PATH_CHARS_RE = re.compile(r"[!$&'()*+,\-./0-9:;=@A-Z\[\]_a-z{}~%]*")
+# What may appear in a path pattern: printable ASCII without query/fragment delimiters (the config
+# loader checks the same, so what `litemesh check` accepts compiles).
+PATH_CHARS_RE = re.compile(r"[!$&'()*+,\-./0-9:;=@A-Z\[\]_a-z{}~%]*")
 # Same grammar as litemesh.http.headers accepts for Host: a reg-name or a bracketed IPv6 literal.
 _HOST_RE = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]{0,251}[a-z0-9_.])?|\[[0-9a-f:.]{2,45}\]")
 # RFC 9110 token (method names).
@@ -97,7 +99,7 @@ def _parse_regex(pattern: str) -> ParsedPath:
 def _parse_segments(pattern: str, path: str, kind: int) -> ParsedPath:
     if not path.startswith("/"):
         raise RoutePatternError(f"route path {pattern!r} must start with '/' (or '=/' for exact, '~' for regex)")
-    if _PATH_CHARS_RE.fullmatch(path) is None:
+    if PATH_CHARS_RE.fullmatch(path) is None:
         raise RoutePatternError(f"route path {pattern!r} contains whitespace, control, '?', '#' or non-ASCII characters")
     raw = path[1:].split("/")
     slash = False

@@ -58,8 +58,8 @@ def _parse_scalar(text: str, annotation: Any) -> Any:
         return [item.strip() for item in text.split(",") if item.strip()]
     try:
         value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+    except Exception:   # YAMLError, or a tagged value PyYAML cannot build ("!!int x": ValueError, ...)
+        return text     # validation reports it against the variable
     return value if isinstance(value, (str, int, float, bool)) else text
 
 

@@ -23,9 +23,12 @@ import msgspec
 import yaml
 
 from .._gc import gc_paused
+from ..algo._route_pattern import MAX_PATTERN_LEN, MAX_SEGMENTS, PATH_CHARS_RE
+from ..http.headers import valid_host
 from . import env as env_mod
 from .model import (UNIT_KEY, AdminSpec, GatewayConfig, LimitsSpec, ListenerSpec, RespondSpec, RouteSpec,
                     ServerSpec, ServerTimeouts, ServiceSpec, TargetSpec)
+from .pathform import encode_non_ascii, route_path_form
 from .units import parse_address, parse_duration, parse_size, parse_target, target_key
 
 __all__ = ["ConfigIssue", "ConfigError", "load_config", "load_config_text", "locate_issues", "EXAMPLE_CONFIG_PATH"]
@@ -85,6 +88,8 @@ class _Issues:
         self.keys: dict[PathT, tuple[int, int]] = {}     # path -> (line, col) of its mapping key
         self.env_sources: dict[PathT, str] = {}
         self.items: list[ConfigIssue] = []
+        # path -> node for the aliases of an already walked node: nothing under them is indexed
+        self.shared: dict[PathT, yaml.Node] = {}
 
     def add(self, path: PathT, message: str, *, at: PathT | None = None, key: bool = False) -> None:
         """Record an issue for `path`; `at` overrides the located node, `key` prefers the key's mark."""
@@ -96,10 +101,18 @@ class _Issues:
                 return
         line_col = self.keys.get(loc) if key else None
         if line_col is None:
-            line_col = next((self.values[loc[:i]] for i in range(len(loc), -1, -1) if loc[:i] in self.values),
+            line_col = next((self._mark_at(loc, i, key) for i in range(len(loc), -1, -1) if loc[:i] in self.values),
                             None)
         line, col = line_col if line_col else (None, None)
         self.items.append(ConfigIssue(self.filename, line, col, format_path(path), message))
+
+    def _mark_at(self, loc: PathT, known: int, key: bool) -> tuple[int, int]:
+        """The position of ``loc``, whose first ``known`` parts are indexed: under an alias, found
+        by walking the aliased node along the rest of the path."""
+        node = self.shared.get(loc[:known]) if known < len(loc) else None
+        if node is None:
+            return self.values[loc[:known]]
+        return _mark_within(node, loc[known:], key)
 
     def sorted(self) -> list[ConfigIssue]:
         # Env problems first (they are global), then file order; ties keep discovery order.
@@ -110,34 +123,129 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
+def _mark_within(node: yaml.Node, rest: PathT, key: bool) -> tuple[int, int]:
+    """Position of the node at relative path ``rest`` under ``node`` (of its key if ``key``), or of
+    the deepest node on the way that exists."""
+    key_node = None
+    for part in rest:
+        if isinstance(node, yaml.MappingNode):
+            pair = next((pair for pair in node.value if isinstance(pair[0], yaml.ScalarNode)
+                         and pair[0].value == part), None)
+            if pair is None:
+                return _mark(node)
+            key_node, node = pair
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            key_node, node = None, node.value[part]
+        else:
+            return _mark(node)
+    return _mark(key_node if key and key_node is not None else node)
+
+
 _STR_TAG, _MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+
+#: deepest nesting of collections a document may have (the schema needs four levels, as in
+#: ``routes[0].respond.headers``): the walks below recurse once per level
+MAX_DEPTH = 64
+#: how many nodes aliases may add to a document: ALIAS_RATIO times its own, and at least ALIAS_FLOOR
+ALIAS_FLOOR = 100_000
+ALIAS_RATIO = 10
+
+_UNSEEN = object()   # a node not walked yet (None in _Walk.done is one being walked)
 
 
 class _NotPlain(Exception):
     """The document uses merge keys, custom tags, non-string keys or recursion: take the slow path."""
 
 
-def _index_nodes(node: yaml.Node, path: PathT, issues: _Issues, active: set[int]) -> None:
+class _Refused(Exception):
+    """The document as a whole is refused (nested too deep, aliases standing for too much)."""
+
+    def __init__(self, line_col: tuple[int, int], path: PathT, message: str) -> None:
+        super().__init__(message)
+        self.line_col, self.path, self.message = line_col, path, message
+
+
+class _Walk:
+    """One walk over a composed document: which collection nodes were walked, and how many nodes
+    the aliases stand for.
+
+    An alias is the anchored node itself once more (the composer does not copy it), so walking
+    every alias in full costs the size of the *expanded* document: 8 aliases of 8 aliases of ...,
+    7 levels deep, is 300 bytes that stand for 2.4 million nodes (an "alias bomb", 10 s to
+    walk).  So each collection node is walked once: an alias of it gets the same result (shared,
+    as PyYAML's own constructor shares it) for one dict lookup, and adds the node's expanded size
+    to ``aliased``, which :meth:`check_aliases` bounds.  Paths under an alias are not indexed;
+    ``_Issues`` finds their positions in the aliased node (``_Issues.shared``).
+    """
+
+    __slots__ = ("issues", "loader", "done", "aliased", "largest", "largest_path")
+
+    def __init__(self, issues: _Issues, loader: Any) -> None:
+        self.issues = issues
+        self.loader = loader
+        # id(collection node) -> (result, expanded size in nodes); None while it is being walked
+        self.done: dict[int, tuple[Any, int] | None] = {}
+        self.aliased = 0   # nodes the aliases stand for, beyond one each
+        self.largest = 0   # expanded size of the largest alias, and where it is
+        self.largest_path: PathT = ()
+
+    @staticmethod
+    def too_deep(node: yaml.Node) -> _Refused:
+        return _Refused(_mark(node), (), f"collections nested more than {MAX_DEPTH} levels deep")
+
+    def alias(self, node: yaml.Node, path: PathT, done: tuple[Any, int]) -> Any:
+        """An alias of a node walked before: its result; its size is counted."""
+        result, size = done
+        self.aliased += size - 1
+        self.issues.shared[path] = node
+        if size > self.largest:
+            self.largest, self.largest_path = size, path
+        return result
+
+    def check_aliases(self) -> None:
+        limit = max(ALIAS_FLOOR, ALIAS_RATIO * len(self.issues.values))
+        if self.aliased <= limit:
+            return
+        path = self.largest_path
+        # an alias has no node of its own: point at its key, or at the collection holding it
+        at = self.issues.keys.get(path) or self.issues.values[path[:-1]]
+        raise _Refused(at, path, f"YAML aliases expand the document by {self.aliased:,} nodes, more than the "
+                                 f"{limit:,} allowed (an alias bomb?); this alias alone stands for "
+                                 f"{self.largest:,} nodes")
+
+
+def _index_nodes(node: yaml.Node, path: PathT, walk: _Walk) -> None:
     """Record the position of every value (and mapping key) by path; flag duplicate keys."""
-    if id(node) in active:  # recursive alias
-        return
+    issues = walk.issues
     issues.values.setdefault(path, _mark(node))
-    active.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        return
+    done = walk.done.get(id(node), _UNSEEN)
+    if done is not _UNSEEN:   # an alias (None: of a node that contains it, which this path allows)
+        walk.alias(node, path, done or (None, 1))
+        return
+    if len(path) >= MAX_DEPTH:
+        raise walk.too_deep(node)
+    walk.done[id(node)] = None
+    start = len(issues.values) + walk.aliased
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.value == "<<":
+            if not isinstance(key_node, yaml.ScalarNode):
                 continue
             key = key_node.value
+            if key == "<<":   # merged mappings: walked for their aliases (PyYAML copies what they merge)
+                _index_nodes(value_node, path + (key,), walk)
+                continue
             if key in seen:   # PyYAML silently keeps the last one; that hides typos
                 _duplicate_key(issues, path + (key,), key_node)
             seen.add(key)
             issues.keys.setdefault(path + (key,), _mark(key_node))
-            _index_nodes(value_node, path + (key,), issues, active)
+            _index_nodes(value_node, path + (key,), walk)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _index_nodes(item, path + (i,), issues, active)
-    active.discard(id(node))
+            _index_nodes(item, path + (i,), walk)
+    walk.done[id(node)] = (None, len(issues.values) + walk.aliased - start + 1)
 
 
 def _duplicate_key(issues: _Issues, path: PathT, key_node: yaml.Node) -> None:
@@ -145,33 +253,53 @@ def _duplicate_key(issues: _Issues, path: PathT, key_node: yaml.Node) -> None:
     issues.items.append(ConfigIssue(issues.filename, line, col, format_path(path), "duplicate key"))
 
 
-def _construct_plain(node: yaml.Node, path: PathT, issues: _Issues, loader: Any, active: set[int]) -> Any:
+def _construct_plain(node: yaml.Node, path: PathT, walk: _Walk) -> Any:
     """Index and construct in one walk for plain documents (string keys, standard tags): several
     times faster than PyYAML's constructor on a 10,000-route table.  Raises _NotPlain otherwise."""
-    issues.values.setdefault(path, _mark(node))
+    values = walk.issues.values
+    values.setdefault(path, _mark(node))
     if isinstance(node, yaml.ScalarNode):
-        return node.value if node.tag == _STR_TAG else loader.construct_object(node)
-    if id(node) in active:
-        raise _NotPlain
-    active.add(id(node))
+        return node.value if node.tag == _STR_TAG else walk.loader.construct_object(node)
+    done = walk.done.get(id(node), _UNSEEN)
+    if done is not _UNSEEN:
+        if done is None:   # recursive
+            raise _NotPlain
+        return walk.alias(node, path, done)
+    if len(path) >= MAX_DEPTH:
+        raise walk.too_deep(node)
+    walk.done[id(node)] = None
+    start = len(values) + walk.aliased
+    # string scalars, most of the nodes, are read in the loops below rather than by a call each
     if isinstance(node, yaml.MappingNode):
         if node.tag != _MAP_TAG:
             raise _NotPlain
         out: dict[str, Any] = {}
+        keys = walk.issues.keys
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG or key_node.value == "<<":
                 raise _NotPlain
             key = key_node.value
+            sub = path + (key,)
             if key in out:   # PyYAML silently keeps the last one; that hides typos
-                _duplicate_key(issues, path + (key,), key_node)
-            issues.keys.setdefault(path + (key,), _mark(key_node))
-            out[key] = _construct_plain(value_node, path + (key,), issues, loader, active)
+                _duplicate_key(walk.issues, sub, key_node)
+            keys.setdefault(sub, _mark(key_node))
+            if value_node.tag == _STR_TAG and type(value_node) is yaml.ScalarNode:
+                values.setdefault(sub, _mark(value_node))
+                out[key] = value_node.value
+            else:
+                out[key] = _construct_plain(value_node, sub, walk)
         result: Any = out
     else:
         if node.tag != _SEQ_TAG:
             raise _NotPlain
-        result = [_construct_plain(item, path + (i,), issues, loader, active) for i, item in enumerate(node.value)]
-    active.discard(id(node))
+        result = []
+        for i, item in enumerate(node.value):
+            if item.tag == _STR_TAG and type(item) is yaml.ScalarNode:
+                values.setdefault(path + (i,), _mark(item))
+                result.append(item.value)
+            else:
+                result.append(_construct_plain(item, path + (i,), walk))
+    walk.done[id(node)] = (result, len(values) + walk.aliased - start + 1)
     return result
 
 
@@ -185,34 +313,88 @@ class _FastResolver:
         return super().resolve(kind, value, implicit)  # type: ignore[misc]
 
 
+class _BadValuesMarked:
+    """PyYAML's constructors of tagged scalars fail with bare Python errors on values they cannot
+    read (``!!int x``: ValueError, ``!!int ''``: IndexError, ``!!bool x``: KeyError,
+    ``!!timestamp x``: AttributeError): each becomes a YAML error at its node."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)  # type: ignore[misc]
+        except yaml.YAMLError:
+            raise
+        except Exception:   # whatever a constructor raised on a value it cannot read
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            value = node.value if isinstance(node, yaml.ScalarNode) else ""
+            shown = repr(value if len(value) <= 40 else value[:40] + "...")
+            raise yaml.constructor.ConstructorError(None, None, f"invalid {tag} value {shown}",
+                                                    node.start_mark) from None
+
+
 # libyaml's parser is ~10x faster on large route tables and keeps the same node marks.
-_YAML_LOADER = type("_YamlLoader", (_FastResolver, getattr(yaml, "CSafeLoader", yaml.SafeLoader)), {})
+_YAML_BASE = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_YAML_LOADER = type("_YamlLoader", (_FastResolver, _BadValuesMarked, _YAML_BASE), {})
+# libyaml reports the position of a character it refuses in bytes of UTF-8, PyYAML's reader in characters
+_READER_COUNTS_BYTES = _YAML_BASE is not yaml.SafeLoader
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")   # what YAML counts as a line break
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of the character at ``index`` of ``text``."""
+    line, start = 1, 0
+    for found in _LINE_BREAK.finditer(text, 0, index):
+        line, start = line + 1, found.end()
+    return line, index - start + 1
 
 
 def _parse_yaml(text: str, issues: _Issues) -> Any:
-    loader = _YAML_LOADER(text)
+    loader = None
     try:
+        loader = _YAML_LOADER(text)
         node = loader.get_single_node()
         if node is None:
             return None
         reported = len(issues.items)
+        walk = _Walk(issues, loader)
         try:
-            return _construct_plain(node, (), issues, loader, set())
+            data = _construct_plain(node, (), walk)
         except _NotPlain:
             del issues.items[reported:]
             issues.values.clear()
             issues.keys.clear()
-        _index_nodes(node, (), issues, set())
-        return loader.construct_document(node)
+            issues.shared.clear()
+            walk = _Walk(issues, loader)
+            _index_nodes(node, (), walk)
+            walk.check_aliases()   # before PyYAML builds the document: its merge keys copy what they merge
+            return loader.construct_document(node)
+        walk.check_aliases()
+        return data
+    except _Refused as exc:
+        line, col = exc.line_col
+        issues.items.append(ConfigIssue(issues.filename, line, col, format_path(exc.path), exc.message))
+    except yaml.reader.ReaderError as exc:   # a character YAML does not allow, such as a control character
+        index = exc.position
+        if _READER_COUNTS_BYTES:
+            index = len(text.encode("utf-8")[:index].decode("utf-8", "ignore"))
+        line, col = _position(text, index)
+        what = f"#x{exc.character:04x}" if isinstance(exc.character, int) else repr(exc.character)
+        issues.items.append(ConfigIssue(issues.filename, line, col, "",
+                                        f"YAML syntax error: unacceptable character {what}: {exc.reason}"))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(filter(None, [exc.context, exc.problem])) or str(exc)
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else _position(text, 0)
         issues.items.append(ConfigIssue(issues.filename, line, col, "", f"YAML syntax error: {problem}"))
-    except yaml.YAMLError as exc:
-        issues.items.append(ConfigIssue(issues.filename, None, None, "", f"YAML error: {exc}"))
+    except yaml.YAMLError as exc:   # any other has no mark: the document as a whole
+        line, col = _position(text, 0)
+        issues.items.append(ConfigIssue(issues.filename, line, col, "", f"YAML error: {exc}"))
+    except UnicodeEncodeError as exc:   # libyaml reads UTF-8: a lone surrogate has no encoding
+        line, col = _position(text, exc.start)
+        issues.items.append(ConfigIssue(issues.filename, line, col, "", f"YAML syntax error: unacceptable "
+                                        f"character #x{ord(text[exc.start]):04x}: a lone surrogate is not text"))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     raise ConfigError(issues.items)
 
 
@@ -373,6 +555,8 @@ def _convert_list(data: dict, key: str, item_type: type, issues: _Issues) -> lis
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE_CHARS = re.compile(r"[\r\n\x00]")
+# RFC 9110 §5.5 field-value: visible characters, space, tab and obs-text (sent as Latin-1 bytes)
+_NOT_FIELD_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
 _PARAM = re.compile(r"\{([^{}]*)\}")
 _DNS_LABEL = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)")
 _MANAGED_HEADERS = {"content-length", "transfer-encoding"}
@@ -383,7 +567,11 @@ def _is_identifier(name: str) -> bool:
 
 
 def check_path_pattern(pattern: str) -> tuple[set[str], str | None]:
-    """Validate one route path; returns (capture names, error message or None)."""
+    """Validate one route path, in the router's spelling (``route_path_form``); returns (capture
+    names, error message or None).  Every rule of the route trie's ``parse_path`` is checked here
+    too (with the trie's own limits and characters), so a path this accepts compiles."""
+    if len(pattern) > MAX_PATTERN_LEN:
+        return set(), f"longer than {MAX_PATTERN_LEN} characters"
     if pattern.startswith("~"):
         if not pattern[1:]:
             return set(), "empty regex"
@@ -396,8 +584,14 @@ def check_path_pattern(pattern: str) -> tuple[set[str], str | None]:
         return set(), "must start with '/'"
     if re.search(r"[\s?#\x00-\x1f\x7f]", body):
         return set(), "must not contain whitespace, control characters, '?' or '#'"
+    if PATH_CHARS_RE.fullmatch(body) is None:
+        bad = next(char for char in body if PATH_CHARS_RE.fullmatch(char) is None)
+        hint = f": percent-encode it as %{ord(bad):02X}" if bad.isascii() else ""
+        return set(), f"must not contain {bad!r}{hint}"
     names: set[str] = set()
     segments = body[1:].split("/")
+    if len(segments) - (segments[-1] == "" and pattern[0] != "=") > MAX_SEGMENTS:   # "/a/" has one
+        return names, f"more than {MAX_SEGMENTS} segments"
     for i, segment in enumerate(segments):
         if segment == "" and i != len(segments) - 1:
             return names, "empty path segment ('//')"
@@ -447,7 +641,28 @@ def _check_host_pattern(host: str) -> str | None:
 
 
 def _check_header_value(value: str) -> str | None:
-    return "must not contain CR, LF or NUL" if _BAD_VALUE_CHARS.search(value) else None
+    if _BAD_VALUE_CHARS.search(value):
+        return "must not contain CR, LF or NUL"
+    bad = _NOT_FIELD_VALUE.search(value)
+    if bad is None:
+        return None
+    if bad.group() < "\x80":
+        return f"must not contain control characters (found {bad.group()!r})"
+    return f"must be Latin-1 text: {bad.group()!r} cannot be sent (header values go out as ISO-8859-1 bytes)"
+
+
+def _valid_host_header(value: str) -> bool:
+    """What the gateway itself accepts as a Host header (litemesh/http/headers.py) is what it sends."""
+    return value.isascii() and valid_host(value.encode("ascii"))
+
+
+#: names a request id header must not have: the request reader (litemesh/http/request.py) files
+#: these by their meaning (framing, Host, hop-by-hop, forwarding claims) before it looks for a
+#: request id, and taking one away from its rule would break it (a request's Transfer-Encoding read
+#: as its id while its chunked body still arrives).
+_NOT_REQUEST_ID = frozenset({"host", "content-length", "transfer-encoding", "connection", "upgrade", "te",
+                             "trailer", "keep-alive", "expect", "forwarded", "via", "x-real-ip"})
+_NOT_REQUEST_ID_PREFIXES = ("proxy-", "x-forwarded-")
 
 
 class _Semantics:
@@ -497,8 +712,9 @@ class _Semantics:
         out = []
         for i, spec in items:
             targets = self.targets(i, spec.targets)
-            if spec.host_header is not None and (_check_header_value(spec.host_header) or " " in spec.host_header):
-                self.issues.add(("services", i, "host_header"), "must be a valid Host value")
+            if spec.host_header is not None and not _valid_host_header(spec.host_header):
+                self.issues.add(("services", i, "host_header"), "must be a valid Host value: a host name or "
+                                "address, with an optional ':port' (ASCII: an international name in its xn-- form)")
             if targets is not None:
                 out.append(msgspec.structs.replace(spec, targets=targets))
         return out
@@ -559,15 +775,16 @@ class _Semantics:
         self.target(base, route, services)
         hosts = self.hosts(base, route.hosts)
         methods = self.methods(base, route.methods)
-        params = self.paths(base, route)
-        if route.rewrite is not None:
-            self.rewrite(base, route.rewrite, params)
+        params, paths = self.paths(base, route)
+        rewrite = route.rewrite
+        if rewrite is not None:
+            rewrite = self.rewrite(base, rewrite, params)
         if route.respond is not None:
             self.respond(base + ("respond",), route.respond)
         for j, protocol in enumerate(route.upgrades):
             if not _TOKEN.fullmatch(protocol):
                 self.issues.add(base + ("upgrades", j), f"invalid protocol name {protocol!r}")
-        return msgspec.structs.replace(route, hosts=hosts, methods=methods)
+        return msgspec.structs.replace(route, hosts=hosts, methods=methods, paths=paths, rewrite=rewrite)
 
     def target(self, base: PathT, route: RouteSpec, services: set[str]) -> None:
         if (route.service is None) == (route.respond is None):
@@ -595,33 +812,46 @@ class _Semantics:
                 self.issues.add(base + ("methods", j), f"invalid method {method!r}")
         return tuple(dict.fromkeys(method.upper() for method in methods))   # dedupe, keep order
 
-    def paths(self, base: PathT, route: RouteSpec) -> list[set[str]]:
-        params = []
+    def paths(self, base: PathT, route: RouteSpec) -> tuple[list[set[str]], tuple[str, ...]]:
+        """The capture names of each path, and the paths in the router's spelling (pathform.py)."""
+        params, spelled = [], []
         for j, pattern in enumerate(route.paths):
-            names, error = check_path_pattern(pattern)
+            try:
+                pattern = route_path_form(pattern)
+            except ValueError as exc:
+                names, error = set(), str(exc)
+            else:
+                names, error = check_path_pattern(pattern)
             if error:
                 self.issues.add(base + ("paths", j), error)
             elif pattern.startswith("~") and route.strip_prefix:
                 self.issues.add(base + ("paths", j), "regex paths cannot be used with strip_prefix")
             params.append(names)
-        return params
+            spelled.append(pattern)
+        return params, tuple(spelled)
 
-    def rewrite(self, base: PathT, rewrite: str, params: list[set[str]]) -> None:
+    def rewrite(self, base: PathT, rewrite: str, params: list[set[str]]) -> str:
+        """Checks ``rewrite``; returns it with non-ASCII characters percent-encoded (sent upstream)."""
         path = base + ("rewrite",)
         if not rewrite.startswith("/"):
             self.issues.add(path, "must start with '/'")
-            return
+            return rewrite
         if re.search(r"[\s?#\x00-\x1f\x7f]", rewrite):
             self.issues.add(path, "must be a path without whitespace, query or fragment")
-            return
+            return rewrite
         if set("{}") & set(_PARAM.sub("", rewrite)):   # braces left over after removing {name}s
             self.issues.add(path, "unbalanced '{' or '}'")
-            return
+            return rewrite
         for name in _PARAM.findall(rewrite):
             if not _is_identifier(name):
                 self.issues.add(path, f"parameter name must be an identifier: {{{name}}}")
             elif not all(name in names for names in params):
                 self.issues.add(path, f"uses {{{name}}}, which not every path of the route captures")
+        try:
+            return encode_non_ascii(rewrite)
+        except ValueError as exc:
+            self.issues.add(path, str(exc))
+            return rewrite
 
     def respond(self, path: PathT, respond: RespondSpec) -> None:
         if respond.status == 101:
@@ -652,11 +882,22 @@ class _Semantics:
                                 f"{network!r} is not an IP network (CIDR such as '10.0.0.0/8') or address")
         if spec.via and not _TOKEN.fullmatch(spec.via):
             self.issues.add(("server", "via"), "must be a token (no spaces)")
-        if spec.request_id_header and not _TOKEN.fullmatch(spec.request_id_header):
-            self.issues.add(("server", "request_id_header"), "invalid header name")
+        if spec.request_id_header:
+            self.request_id_header(spec.request_id_header)
         if _check_header_value(spec.server_header):
             self.issues.add(("server", "server_header"), _check_header_value(spec.server_header))
         self.run_as(spec)
+
+    def request_id_header(self, name: str) -> None:
+        path = ("server", "request_id_header")
+        lowered = name.lower()
+        if name.startswith(":"):
+            self.issues.add(path, "a pseudo-header (':...') is not a header name")
+        elif not _TOKEN.fullmatch(name):
+            self.issues.add(path, "invalid header name")
+        elif lowered in _NOT_REQUEST_ID or lowered.startswith(_NOT_REQUEST_ID_PREFIXES):
+            self.issues.add(path, f"{name!r} is a header the gateway handles by its meaning (framing, Host, "
+                                  "hop-by-hop or forwarding); choose another name, such as X-Request-ID")
 
     def run_as(self, spec: ServerSpec) -> None:
         """``server.user``/``group`` must name entries of this machine's databases (checked where the
@@ -746,7 +987,7 @@ def _load_config_text(text: str, filename: str, env: Mapping[str, str] | None) -
     issues = _Issues(filename)
     data = _parse_yaml(text, issues)
     if data is None:
-        raise ConfigError([ConfigIssue(filename, None, None, "", "configuration is empty "
+        raise ConfigError([ConfigIssue(filename, 1, 1, "", "configuration is empty "
                                        "(expected a mapping with 'listeners', 'services', 'routes', ...)")])
     if not isinstance(data, dict):
         line, col = issues.values.get((), (None, None))

@@ -164,7 +164,8 @@ class RouteSpec(_Spec, kw_only=True):
     hosts: tuple[str, ...] = ()
     methods: tuple[str, ...] = ()
     paths: Annotated[tuple[str, ...], Meta(min_length=1)] = ("/",)
-    priority: int = 0
+    priority: Annotated[int, Meta(ge=-(1 << 63), le=(1 << 63) - 1, description=(
+        "Higher wins among the routes a request matches; a signed 64-bit integer."))] = 0
     service: str | None = None
     respond: RespondSpec | None = None
     strip_prefix: bool = False

@@ -29,6 +29,8 @@ DURATION_PATTERN = (r"^\s*(?:(?:(?:\d+(?:\.\d*)?|\.\d+)(?:us|µs|ms|s|m|h))+"
 SIZE_PATTERN = r"^\s*(?:\d+(?:\.\d*)?|\.\d+)\s*(?:[bB]|[kKmMgGtT][iI]?[bB])?\s*$"
 
 _HOSTNAME_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+# an IPv6 zone (scope) is an interface name or index: printable ASCII (it ends up in Host headers)
+_ZONE_ID = re.compile(r"[A-Za-z0-9_.~-]{1,64}")
 
 
 def _check_number(value: object, what: str) -> float:
@@ -110,6 +112,9 @@ def _split_host_port(text: str, value: str, *, allow_port_zero: bool) -> tuple[s
             ipaddress.IPv6Address(host)
         except ValueError:
             raise ValueError(f"invalid address {value!r}: bad IPv6 address {host!r}") from None
+        zone = host.partition("%")[2]
+        if zone and not _ZONE_ID.fullmatch(zone):   # ipaddress takes any text as a zone ("%eth0")
+            raise ValueError(f"invalid address {value!r}: bad IPv6 zone {zone!r} (an interface name or number)")
     else:
         host, sep, port_text = text.rpartition(":")
         if not sep:

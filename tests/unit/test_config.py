@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+import time
 
 import msgspec
 import pytest
@@ -13,6 +14,7 @@ from litemesh.config import (EXAMPLE_CONFIG_PATH, ConfigError, ConfigIssue, Gate
                              TargetSpec, json_schema, load_config, load_config_text, parse_address,
                              parse_duration, parse_size)
 from litemesh.config.loader import route_match_key
+from litemesh.config.pathform import route_path_form
 from litemesh.config.units import parse_target
 
 NO_ENV: dict[str, str] = {}
@@ -281,7 +283,7 @@ def test_yaml_bad_indentation_line():
 @pytest.mark.parametrize("text", ["", "   \n", "# only a comment\n"])
 def test_empty_file(text):
     issue = only_issue(text)
-    assert "empty" in issue.message and issue.line is None
+    assert "empty" in issue.message and (issue.line, issue.column) == (1, 1)   # every issue has a place
 
 
 def test_top_level_must_be_mapping():
@@ -986,3 +988,229 @@ def test_route_upgrades_default_and_validation():
     errors = issues("services: [{name: s, targets: ['127.0.0.1:1']}]\n"
                     "routes: [{name: a, paths: ['/a'], service: s, upgrades: ['web socket']}]\n")
     assert [e.path for e in errors] == ["routes[0].upgrades[0]"]
+
+
+# ------------------------------------------------------------------ YAML edge cases (issue 8, points 8-10)
+
+# 7 levels of 8 aliases: 278 bytes that stand for 2.4 million nodes (issue 8, point 9)
+ALIAS_BOMB = "a0: &a0 [x,x,x,x,x,x,x,x]\n" + "".join(
+    f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 8)}]\n" for i in range(1, 7))
+
+
+@pytest.mark.parametrize("value", ["!!int x", "!!int ''", "!!float x", "!!bool x", "!!timestamp x"])
+def test_tagged_values_yaml_cannot_read_are_config_errors(value):
+    issue = only_issue(BASE + f"server:\n  workers: {value}\n")
+    assert (issue.line, issue.column) == (7, 12)
+    assert "YAML" in issue.message and f"invalid {value.split()[0]} value" in issue.message
+
+
+def test_tagged_value_error_on_the_slow_path_is_located_too():
+    # a merge key takes PyYAML's own constructor (not the plain fast path)
+    text = BASE + "base: &b {via: x}\nserver:\n  <<: *b\n  workers: !!int x\n"
+    found = issues(text)
+    assert [(i.line, i.column) for i in found] == [(9, 12)] and "invalid !!int value 'x'" in found[0].message
+
+
+@pytest.mark.parametrize("value", ["!!int x", "!!timestamp x", "!!bool maybe"])
+def test_tagged_env_value_yaml_cannot_read_is_reported_against_the_variable(value):
+    issue = only_issue(BASE, {"LITEMESH_SERVER__WORKERS": value})
+    assert (issue.file, issue.path) == ("<env LITEMESH_SERVER__WORKERS>", "server.workers")
+
+
+@pytest.mark.parametrize("text, line, column", [
+    ("a: \x01\n", 1, 4),
+    ("é: b\nc: \x01\n", 2, 4),         # libyaml counts bytes (the é is two): reported in characters
+    ("a: b\r\nc: d\r\nef: \x7f\n", 3, 5),
+    ("a: 'x\x00y'\n", 1, 6),
+    ("a: \ufffe\n", 1, 4),
+    ("a: \ud800\n", 1, 4),             # a lone surrogate: not even encodable for libyaml
+])
+def test_characters_yaml_refuses_have_a_line_and_column(text, line, column):
+    issue = only_issue(text)
+    assert (issue.file, issue.line, issue.column) == ("gw.yaml", line, column), issue
+    assert "unacceptable character" in issue.message and "<unicode string>" not in issue.message
+
+
+def test_alias_bomb_is_refused_quickly_with_a_line():
+    started = time.monotonic()
+    issue = only_issue(ALIAS_BOMB)
+    assert time.monotonic() - started < 5   # ~1 ms; it took ~10 s to expand
+    assert "aliases expand" in issue.message and "alias bomb" in issue.message
+    assert (issue.path, issue.line) == ("a6[0]", 7)
+
+
+def test_alias_bomb_through_merge_keys_is_refused():
+    text = "a0: &a0 {k0: x, k1: x, k2: x, k3: x, k4: x, k5: x, k6: x, k7: x}\n" + "".join(
+        f"a{i}: &a{i} {{<<: [{','.join([f'*a{i - 1}'] * 8)}]}}\n" for i in range(1, 8))
+    issue = only_issue(text)
+    assert "aliases expand" in issue.message and issue.line == 8
+
+
+def test_aliases_within_bounds_load_and_share_one_walk():
+    routes = "".join(f"  - {{name: r{i}, paths: ['/r{i}'], respond: *ok}}\n" for i in range(3000))
+    text = BASE + "ok: &ok {status: 200, headers: {X-A: a, X-B: b}, body: fine}\nroutes:\n" + routes
+    found = issues(text)   # the anchor's own key is unknown; the 3000 aliases are fine
+    assert [(i.path, i.line) for i in found] == [("", 6)]
+    cfg = load(BASE + "routes:\n  - {name: r0, paths: [/r0], respond: &ok {status: 200, body: fine}}\n"
+               + routes.replace("r0,", "x0,", 1).replace("'/r0'", "'/x0'", 1))
+    assert len(cfg.routes) == 3001 and {r.respond.body for r in cfg.routes} == {"fine"}
+
+
+def test_errors_under_an_alias_point_into_the_anchored_node():
+    text = """\
+        services:
+          - name: a
+            targets: [127.0.0.1:1]
+            timeouts: &t
+              connect: 1s
+              read: -2s
+          - name: b
+            targets: [127.0.0.1:2]
+            timeouts: *t
+          - name: c
+            targets: [127.0.0.1:3]
+            pool: &p {max_idle: 1, bogus: 2}
+          - name: d
+            targets: [127.0.0.1:4]
+            pool: *p
+        """
+    found = issues(text)
+    assert [(i.path, i.line) for i in found] == [
+        ("services[0].timeouts.read", 6), ("services[1].timeouts.read", 6),
+        ("services[2].pool", 12), ("services[3].pool", 12)]
+
+
+@pytest.mark.parametrize("text", ["a: " + "[" * 100 + "]" * 100, "a: !!seq " + "[" * 900 + "]" * 900,
+                                  "".join(" " * i + "k:\n" for i in range(200)) + " " * 200 + "x\n"])
+def test_deep_nesting_is_a_config_error(text):
+    issue = only_issue(text)
+    assert "nested more than" in issue.message and issue.line is not None
+
+
+def test_recursive_aliases_still_load():
+    found = issues(BASE + "x: &x [1, *x]\ny: &y {a: *y}\n")
+    assert [i.message for i in found] == ["unknown field 'x'", "unknown field 'y'"]
+
+
+# ------------------------------------------------------------------ request id header (issue 8, point 6)
+
+@pytest.mark.parametrize("name", [
+    "Transfer-Encoding", "content-length", "Host", "Connection", "Upgrade", "TE", "Trailer", "Keep-Alive",
+    "Proxy-Connection", "Proxy-Authorization", "Proxy-Anything", "Expect", "X-Forwarded-For", "X-Forwarded-Port",
+    "Forwarded", "X-Real-IP", "Via", ":path"])
+def test_request_id_header_must_not_be_a_header_with_a_meaning(name):
+    text = BASE + f"server:\n  request_id_header: '{name}'\n"
+    issue = only_issue(text)
+    assert (issue.path, issue.line, issue.column) == ("server.request_id_header", 7, 22)
+
+
+def test_request_id_header_refuses_every_name_the_request_reader_files_by_meaning():
+    from litemesh.http.request import _BASE_SPECIAL
+    for name in _BASE_SPECIAL:
+        issue = only_issue(BASE, {"LITEMESH_SERVER__REQUEST_ID_HEADER": name.decode().upper()})
+        assert issue.file == "<env LITEMESH_SERVER__REQUEST_ID_HEADER>", name
+
+
+@pytest.mark.parametrize("name", ["X-Request-ID", "X-Correlation-ID", "Request-Id", "X-Trace", ""])
+def test_request_id_header_ordinary_names(name):
+    assert load(BASE + f"server:\n  request_id_header: '{name}'\n").server.request_id_header == name
+
+
+# ------------------------------------------------------------------ what check accepts compiles (issue 8, point 11)
+
+@pytest.mark.parametrize("written, routed", [
+    ("/é", "/%C3%A9"), ("=/café/{id}", "=/caf%C3%A9/{id}"), ("/caf%c3%a9", "/caf%C3%A9"),
+    ("/%7Euser/%41", "/~user/A"), ("/a%2fb", "/a%2Fb"), ("/日本", "/%E6%97%A5%E6%9C%AC"),
+    ("~^/é$", "~^/é$"),   # regexes are left as written (they see the normalized path)
+])
+def test_paths_take_the_spelling_requests_are_routed_by(written, routed):
+    assert route_path_form(written) == routed
+    cfg = load(with_routes(f"- name: r\n  respond: {{status: 200}}\n  paths: ['{written}']\n"))
+    assert cfg.routes[0].paths == (routed,)
+
+
+def test_non_ascii_path_matches_the_normalized_request_path():
+    from litemesh.http.target import normalize_path
+    for request in (b"/%c3%a9/42", b"/%C3%A9/42"):
+        routed = normalize_path(request).decode("ascii")
+        assert routed == "/%C3%A9/42"
+        assert route_path_form("/é/42") == routed
+
+
+def test_two_spellings_of_one_path_are_duplicates():
+    text = with_routes("""\
+        - {name: a, paths: [/é], respond: {status: 200}}
+        - {name: b, paths: ['/%c3%a9'], respond: {status: 200}}
+        """)
+    issue = only_issue(text)
+    assert issue.path == "routes[1].paths[0]" and "duplicate of route 'a'" in issue.message
+
+
+@pytest.mark.parametrize("path, message", [
+    ("/%zz", "invalid percent-encoding '%zz'"), ("/a%", "invalid percent-encoding '%'"),
+    ("/a%4", "invalid percent-encoding '%4'"), ("/%00", "NUL"), ("/a/%2E%2E/b", "'..'"), ("/%2e", "'.'"),
+    ("/a|b", "'|': percent-encode it as %7C"), ('/a"b', "%22"), ("/a\\b", "%5C"), ("/a^b", "%5E"),
+    ("/a`b", "%60"), ("/a<b>", "%3C"),
+    ("/" + "a/" * 128 + "b", "more than 128 segments"), ("/" + "a" * 8192, "longer than 8192 characters"),
+    ("~" + "a" * 8192, "longer than 8192 characters"),
+])
+def test_paths_the_router_cannot_compile_are_refused(path, message):
+    issue = only_issue(with_routes(f"- name: r\n  respond: {{status: 200}}\n  paths: {json.dumps([path])}\n"))
+    assert issue.path == "routes[0].paths[0]" and message in issue.message, issue
+
+
+def test_the_longest_and_deepest_paths_the_router_takes_are_accepted():
+    paths = ["/" + "a/" * 127 + "b", "/" + "a/" * 128, "/" + "a" * 8191, "~" + "a" * 8191]
+    cfg = load(with_routes(f"- name: r\n  respond: {{status: 200}}\n  paths: {json.dumps(paths)}\n"))
+    assert cfg.routes[0].paths == tuple(paths)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("headers: {X-A: '€'}", "€", "Latin-1"), ("content_type: '€'", "€", "Latin-1"),
+    ("headers: {X-A: \"a\\x01b\"}", "", "control characters"), ("headers: {X-A: \"a\\x7fb\"}", "", "control"),
+    ("content_type: \"text/plain\\x1b\"", "", "control"),
+])
+def test_respond_header_values_must_be_latin1_without_controls(field, value, message):
+    issue = only_issue(with_routes(f"- name: r\n  respond:\n    status: 200\n    {field}\n"))
+    assert message in issue.message and issue.line == 10
+    assert value in issue.message
+
+
+def test_latin1_and_tabs_in_header_values_are_fine():
+    cfg = load(with_routes("- name: r\n  respond: {status: 200, headers: {X-A: \"caf\\xe9\\tok\"}, "
+                           "content_type: 'text/plain; x=\u00ff'}\n"))
+    assert cfg.routes[0].respond.headers == {"X-A": "café\tok"}
+
+
+@pytest.mark.parametrize("value", ["é.example", "a b", "a\\x01", "a/b", "a@b", "[::1", "a:99999", "a:"])
+def test_host_header_must_be_a_host_value(value):
+    text = f'services:\n  - name: s\n    targets: [127.0.0.1:1]\n    host_header: "{value}"\n'
+    issue = only_issue(text)
+    assert (issue.path, issue.line) == ("services[0].host_header", 4) and "Host" in issue.message
+
+
+@pytest.mark.parametrize("value", ["api.internal", "API.internal:8080", "10.0.0.1", "[::1]:80", "xn--caf-dma.example"])
+def test_host_header_valid(value):
+    text = f'services:\n  - name: s\n    targets: [127.0.0.1:1]\n    host_header: "{value}"\n'
+    assert load(text).services[0].host_header == value
+
+
+@pytest.mark.parametrize("priority, ok", [(-(1 << 63), True), ((1 << 63) - 1, True), (1 << 63, False),
+                                          (-(1 << 63) - 1, False), (10 ** 30, False)])
+def test_priority_is_a_signed_64_bit_integer(priority, ok):
+    text = with_routes(f"- name: r\n  respond: {{status: 200}}\n  priority: {priority}\n")
+    if ok:
+        assert load(text).routes[0].priority == priority
+    else:
+        assert only_issue(text).path == "routes[0].priority"
+
+
+@pytest.mark.parametrize("address, ok", [("[fe80::1%eth0]:80", True), ("[fe80::1%2]:80", True),
+                                         ("[fe80::1%é]:80", False), ("[fe80::1%a b]:80", False),
+                                         ("[fe80::1%a\u0085]:80", False)])
+def test_ipv6_zone_is_an_interface_name(address, ok):
+    if ok:
+        assert parse_target(address)[0].startswith("fe80::1%")
+    else:
+        with pytest.raises(ValueError, match="zone"):
+            parse_target(address)

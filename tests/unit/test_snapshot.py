@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import random
 
 from litemesh.config import load_config_text
 from litemesh.proxy import snapshot as snapshot_mod
@@ -83,3 +85,62 @@ def test_snapshots_hold_no_reference_cycles() -> None:
             gc.enable()
     finally:
         loop.close()
+
+
+# --- what `litemesh check` accepts compiles (issue 8, point 11) ---------------------------------
+
+ACCEPTED_EDGES = """\
+services:
+  - {name: s, targets: ['[fe80::1%eth0]:80', '127.0.0.1:9'], host_header: 'xn--caf-dma.example:8080'}
+routes:
+  - {name: accent, paths: ['/é/{id}', '=/caf%c3%a9', '/%7Euser'], respond: {status: 200, body: é,
+     headers: {X-Name: "caf\\xe9", X-Tab: "a\\tb"}, content_type: "text/plain; charset=iso-8859-1"}}
+  - {name: low, paths: [/low], service: s, priority: -9223372036854775808, rewrite: /ünï/x}
+  - {name: high, paths: ['~^/r/(?P<n>é|x)$'], service: s, priority: 9223372036854775807}
+  - {name: deep, paths: ['/DEEP', '/LONG'], respond: {status: 204}}
+""".replace("DEEP", "a/" * 127 + "b").replace("LONG", "c" * 8191)
+
+
+def _compiled(text: str):  # type: ignore[no-untyped-def]
+    config = load_config_text(text, env={})
+    loop = asyncio.new_event_loop()
+    try:
+        return compile_snapshot(config, PoolRegistry(loop))
+    finally:
+        loop.close()
+
+
+def test_accepted_edge_values_compile_and_serve() -> None:
+    snap = _compiled(ACCEPTED_EDGES)
+    found = snap.router.match("h", "GET", "/%C3%A9/42")   # how a request for /é/42 is routed
+    assert found is not None and found[0].route.name == "accent" and found[1] == {"id": "42"}
+    assert snap.router.match("h", "GET", "/caf%C3%A9")[0].route.name == "accent"
+    assert snap.router.match("h", "GET", "/~user")[0].route.name == "accent"
+    reply = snap.router.match("h", "GET", "/~user")[0].route.reply
+    assert (b"X-Name", b"caf\xe9") in reply.headers and reply.body == "é".encode()
+    assert snap.router.match("h", "GET", "/low")[0].request_filters[0].parts == [b"/%C3%BCn%C3%AF/x"]
+    assert [t.host_header for t in snap.services["s"].targets] == [b"xn--caf-dma.example:8080"] * 2
+
+
+def test_every_path_the_loader_accepts_compiles_in_both_twins() -> None:
+    """Random paths over an alphabet of everything that matters to either rule set; each one the
+    loader accepts must go into both trie twins (with the loader's spelling) without an error."""
+    from litemesh import _ext
+    from litemesh.algo.trie import RouteTrieC, RouteTriePy
+    from litemesh.config import ConfigError
+
+    twins = [RouteTriePy] + ([] if _ext.NO_EXTENSIONS or RouteTrieC is None else [RouteTrieC])
+    alphabet = list("/ab{}%.~=-_|\"\\^`<>[]:@!$&'()*+,;?# \t") + ["é", "%c3", "%2e", "%00", "{x}", "{1}", "//", "€"]
+    rng = random.Random(8)
+    accepted = 0
+    for _ in range(1500):
+        path = rng.choice(["/", "=/", "~", ""]) + "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        text = "routes:\n  - name: r\n    respond: {status: 200}\n    paths: [%s]\n" % json.dumps(path)
+        try:
+            config = load_config_text(text, env={})
+        except ConfigError:
+            continue
+        accepted += 1
+        for twin in twins:
+            twin().add(0, config.routes[0].paths[0])   # raises RoutePatternError if the rules disagree
+    assert accepted > 100
