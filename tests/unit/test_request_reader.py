@@ -481,6 +481,22 @@ def test_endless_first_header_value_is_431_not_414():
     assert error.status == 431, f"got {error.status} {error.kind}"
 
 
+# Issue 8, finding 7: both were accepted in one read and answered 431 in 1,000-byte pieces.
+PADDED_HEADER = b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: " + b" " * 50_000 + b"x\r\n\r\n"
+LONG_CHUNK_EXTENSION = (
+    b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;" + b"e" * 6000 + b"\r\na\r\n0\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize("data,heads", [(PADDED_HEADER, 0), (LONG_CHUNK_EXTENSION, 1)], ids=["whitespace", "extension"])
+@pytest.mark.parametrize("piece", [0, 1000, 7, 1])
+def test_size_limits_hold_on_the_bytes_whatever_the_split(data, heads, piece):
+    error, recorder = rejected(data, piece=piece)
+    assert (error.status, error.kind) == (431, "headers_too_large")
+    assert len(recorder.heads) == heads
+    assert not [event for event in recorder.events if event[0] == "body"]
+
+
 def test_endless_trailer_value_is_bounded():
     """BUG: trailer fields escape every limit, so an endless trailer grows memory without bound.
 
