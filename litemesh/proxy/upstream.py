@@ -30,7 +30,7 @@ class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "transport", "parser", "exchange", "requests", "idle_since", "got_response", "tunnel",
         "_status_reason", "_headers", "_interim", "_head_seen", "_head_only", "_complete", "_keep",
-        "_broken", "_deadline", "_read_timeout", "_write_timeout", "_writing_paused", "_lost",
+        "_broken", "_deadline", "_read_timeout", "_write_timeout", "_writing_paused", "_lost", "_tail",
     )
 
     def __init__(self, pool: "UpstreamPool") -> None:
@@ -55,6 +55,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._write_timeout = 60.0
         self._writing_paused = False
         self._lost = False
+        self._tail = b""  # the last bytes of an unfinished head of a response to HEAD (see _head_end)
 
     # -- used by the exchange ----------------------------------------------------------------
     def bind(self, exchange: "Exchange", head_only: bool, read_timeout: float, write_timeout: float) -> None:
@@ -64,6 +65,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_seen = False
         self._complete = False
         self._head_only = head_only
+        self._tail = b""
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
         self._deadline.set(read_timeout)
@@ -100,6 +102,13 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.got_response = True
         self._deadline.set(self._read_timeout)
+        rest = b""
+        if self._head_only and not self._head_seen:
+            # llhttp does not know the request was HEAD: it would read what follows the head as a
+            # body, so the head goes alone and what follows is judged as on an idle connection
+            cut = self._head_end(data)
+            if 0 <= cut < len(data):
+                data, rest = data[:cut], data[cut:]
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -115,9 +124,28 @@ class UpstreamConnection(asyncio.Protocol):
                        else UpstreamError(502, "upstream_bad_response", _BAD_RESPONSE))
             return
         if self._complete:
+            if rest.strip(b"\r\n"):  # (empty lines before a next response are skipped, in any split)
+                self._broken = True
             self._finish()
+        elif rest:  # an interim response's head ended that read: the next head follows
+            self.data_received(rest)
         elif self.exchange is not None:
             self.exchange.flush()
+
+    def _head_end(self, data: bytes) -> int:
+        """Where the head being read ends in ``data`` (just after its blank line), or -1."""
+        tail = self._tail
+        if tail:  # the blank line may straddle the reads
+            found = (tail + data[:3]).find(b"\r\n\r\n")
+            if found >= 0:
+                self._tail = b""
+                return found + 4 - len(tail)
+        found = data.find(b"\r\n\r\n")
+        if found >= 0:
+            self._tail = b""
+            return found + 4
+        self._tail = (tail + data)[-3:]
+        return -1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True

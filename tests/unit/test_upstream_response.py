@@ -104,3 +104,27 @@ def test_a_proper_101_is_tunnelled_whatever_the_split():
     assert all(outcome == outcomes[0] for outcome in outcomes)
     client, _closed, tunnelled, _pooled = outcomes[0]
     assert tunnelled and client.startswith(b"HTTP/1.1 101 ") and client.endswith(b"\r\n\r\nFRAMES")
+
+
+HEAD = b"HEAD /x HTTP/1.1\r\nHost: a\r\n\r\n"
+
+
+@pytest.mark.parametrize("framing", [b"Transfer-Encoding: chunked", b"Content-Length: 5"])
+@pytest.mark.parametrize("after", [b"\n\r\n", b"\r\n", b"\r\n\r\n"])
+def test_empty_lines_after_a_response_to_head_keep_the_connection_whatever_the_split(framing, after):
+    # found by the final fuzz run: llhttp read the empty lines after the head as the body HEAD never
+    # gets (a 502-free close in one read, a pooled connection when split)
+    outcomes = _outcomes(b"HTTP/1.1 200 OK\r\n" + framing + b"\r\n\r\n" + after, HEAD)
+    assert all(outcome == outcomes[0] for outcome in outcomes)
+    client, client_closed, tunnelled, pooled = outcomes[0]
+    assert client.startswith(b"HTTP/1.1 200 OK\r\n") and client.endswith(b"\r\n\r\n")
+    assert pooled and not client_closed and not tunnelled
+
+
+@pytest.mark.parametrize("after", [b"hello", b"\r\nHTTP/1.1 200 OK\r\n\r\n"])
+def test_bytes_after_a_response_to_head_close_the_connection_whatever_the_split(after):
+    outcomes = _outcomes(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + after, HEAD)
+    assert all(outcome == outcomes[0] for outcome in outcomes)
+    client, client_closed, tunnelled, pooled = outcomes[0]
+    assert client.startswith(b"HTTP/1.1 200 OK\r\n") and client.endswith(b"Content-Length: 5\r\n\r\n")
+    assert not pooled
