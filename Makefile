@@ -10,7 +10,10 @@ PYTEST_ARGS ?=
 
 all: install
 
-$(VENV)/.installed: pyproject.toml setup.py $(wildcard litemesh/_speedups/*.pyx)
+# compiled sources: the .pyx speedups, and every module written in pure-Python mode (x.py + x.pxd)
+PURE_MODE := $(foreach pxd,$(shell find litemesh -name '*.pxd' -not -path '*/_speedups/*'),$(pxd) $(pxd:.pxd=.py))
+
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard litemesh/_speedups/*.pyx) $(PURE_MODE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel "Cython>=3.0,<4"
 	$(PIP) install -q -e ".[test]"
@@ -32,6 +35,8 @@ test: install
 	$(MAKE) test-compiled test-pure
 
 test-compiled: install
+	$(PY) setup.py -q build_ext --inplace  # incremental: recompiles what changed since the install
+	! $(PY) -m litemesh version --verbose | grep "pure Python"
 	$(PY) -m litemesh version --verbose | grep -q "trie: compiled"
 	$(PY) -m litemesh version --verbose | grep -q "shm: compiled"
 	$(PY) -m pytest -q $(PYTEST_ARGS)

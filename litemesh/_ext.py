@@ -1,12 +1,26 @@
-"""The one place that decides whether compiled speedups may be used.
+"""The one place that decides whether compiled code may be used.
 
-``LITEMESH_NO_EXTENSIONS=1`` forces every accelerated module to its pure-Python twin.
-Nothing else reads the variable; modules call :func:`load` and fall back on ImportError.
+Compiled code comes in two kinds:
+
+* **twins**: ``litemesh/_speedups/<name>.pyx`` with a pure-Python twin elsewhere; modules call
+  :func:`load` and fall back on ImportError;
+* **pure-Python mode**: a module ``x.py`` with an augmenting ``x.pxd`` beside it (Cython's pure-Python
+  mode) is compiled by setup.py from that same source into an extension of the same name, which
+  Python imports before the ``.py``.
+
+``LITEMESH_NO_EXTENSIONS=1`` forces every module to its pure-Python form: the twins are not loaded,
+and :func:`prefer_sources` makes the import system take ``x.py`` over the compiled ``x``.  Nothing else
+reads the variable.
 """
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import os
+import pathlib
+import sys
 from types import ModuleType
 
 NO_EXTENSIONS: bool = os.environ.get("LITEMESH_NO_EXTENSIONS", "").strip().lower() not in ("", "0", "false", "no")
@@ -27,3 +41,36 @@ def load(name: str) -> ModuleType | None:
         return None
     STATUS[name] = True
     return module
+
+
+class _SourcesFirst(importlib.abc.MetaPathFinder):
+    """Finds a litemesh module's ``.py`` even where a compiled module of the same name is beside it."""
+
+    def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
+        if not fullname.startswith("litemesh.") or fullname.startswith("litemesh._speedups."):
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is None or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+            return spec
+        source = pathlib.Path(spec.origin).with_name(fullname.rpartition(".")[2] + ".py")  # type: ignore[arg-type]
+        return importlib.util.spec_from_file_location(fullname, source) if source.exists() else spec
+
+
+def prefer_sources() -> None:
+    """In the pure build, import litemesh modules from their ``.py`` (before any of them is imported)."""
+    if NO_EXTENSIONS and not any(isinstance(finder, _SourcesFirst) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _SourcesFirst())
+
+
+def pure_mode_modules() -> dict[str, bool]:
+    """Every pure-Python-mode module (a ``.py`` with a ``.pxd`` beside it), and whether it runs compiled."""
+    root = pathlib.Path(__file__).parent
+    status: dict[str, bool] = {}
+    for declarations in sorted(root.rglob("*.pxd")):
+        source = declarations.with_suffix(".py")
+        if not source.exists():
+            continue
+        name = ".".join(("litemesh", *source.relative_to(root).with_suffix("").parts))
+        module = importlib.import_module(name)
+        status[name] = not (module.__file__ or "").endswith(".py")
+    return status

@@ -269,6 +269,8 @@ def version(verbose: bool) -> None:
     click.echo(f"extensions {'disabled by LITEMESH_NO_EXTENSIONS' if _ext.NO_EXTENSIONS else 'enabled'}")
     for name, compiled in sorted(_ext.STATUS.items()):
         click.echo(f"  {name}: {'compiled' if compiled else 'pure Python'}")
+    for name, compiled in _ext.pure_mode_modules().items():
+        click.echo(f"  {name}: {'compiled' if compiled else 'pure Python'}")
 
 
 @main.command()

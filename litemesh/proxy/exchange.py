@@ -31,10 +31,10 @@ from ..http.request import ALLOW
 from ..http.target import routing_paths, split_target
 from ..http.writer import (CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, date_header, error_response,
                            reason_phrase)
+from .contracts import Downstream, ResponseHandler
 
 if TYPE_CHECKING:
     from ..http.request import RequestHead
-    from ..server.protocol import DownstreamProtocol
     from .router import LocalReply, Route, RouteEntry
     from .snapshot import Snapshot
     from .upstream import UpstreamConnection
@@ -62,16 +62,16 @@ _TRACE_REFUSED = ClientError(405, "method_not_allowed", "TRACE is not allowed", 
 _METHODS: dict[bytes, str] = {}
 
 
-class Exchange:
+class Exchange(ResponseHandler):
     __slots__ = (
-        "conn", "head", "snapshot", "request_id", "entry", "params", "upstream_path", "query", "target",
-        "upstream", "upstream_head", "body_buffer", "body_buffered", "request_done", "body_sent",
-        "response_started", "done", "head_only", "keep_alive", "out", "out_chunked", "close_delimited_upstream",
-        "tries", "upgrade_rest", "discard_body", "local_error", "read_timeout", "write_timeout", "status",
+        "head", "snapshot", "request_id", "entry", "params", "upstream_path", "query", "target",
+        "upstream", "upstream_head", "body_buffer", "body_buffered", "body_sent",
+        "response_started", "done", "head_only", "keep_alive", "out", "out_chunked",
+        "tries", "upgrade_rest", "discard_body", "local_error", "read_timeout", "write_timeout",
         "continue_sent", "started", "bytes_in", "bytes_out", "inflight_slot",
     )
 
-    def __init__(self, conn: "DownstreamProtocol", head: "RequestHead | None", snapshot: "Snapshot") -> None:
+    def __init__(self, conn: Downstream, head: "RequestHead | None", snapshot: "Snapshot") -> None:
         self.conn = conn
         self.head = head
         self.snapshot = snapshot

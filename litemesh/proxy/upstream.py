@@ -17,16 +17,18 @@ import httptools
 
 from ..errors import UpstreamError
 from ..server.deadline import Deadline
+from .contracts import Downstream, ResponseHandler
 
 if TYPE_CHECKING:
-    from .exchange import Exchange
     from .pool import UpstreamPool
-    from ..server.protocol import DownstreamProtocol
 
 _BAD_RESPONSE = "invalid response from upstream"
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection:
+    """An asyncio protocol (duck-typed: compiled, it is a cdef class, which cannot derive from
+    ``asyncio.Protocol``)."""
+
     __slots__ = (
         "pool", "transport", "parser", "exchange", "requests", "idle_since", "got_response", "tunnel",
         "_status_reason", "_headers", "_interim", "_head_seen", "_head_only", "_complete", "_keep",
@@ -37,11 +39,11 @@ class UpstreamConnection(asyncio.Protocol):
         self.pool = pool
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = httptools.HttpResponseParser(self)
-        self.exchange: Exchange | None = None
+        self.exchange: ResponseHandler | None = None
         self.requests = 0
         self.idle_since = 0.0
         self.got_response = False  # any byte of the current response arrived
-        self.tunnel: DownstreamProtocol | None = None  # set once a 101 turned this into a byte tunnel
+        self.tunnel: Downstream | None = None  # set once a 101 turned this into a byte tunnel
         self._status_reason = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._interim = False
@@ -58,7 +60,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._tail = b""  # the last bytes of an unfinished head of a response to HEAD (see _head_end)
 
     # -- used by the exchange ----------------------------------------------------------------
-    def bind(self, exchange: "Exchange", head_only: bool, read_timeout: float, write_timeout: float) -> None:
+    def bind(self, exchange: ResponseHandler, head_only: bool, read_timeout: float, write_timeout: float) -> None:
         self.exchange = exchange
         self.requests += 1
         self.got_response = False
@@ -88,6 +90,9 @@ class UpstreamConnection(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+
+    def eof_received(self) -> None:
+        return None  # the upstream half-closed: close our side too (connection_lost follows)
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
@@ -129,8 +134,10 @@ class UpstreamConnection(asyncio.Protocol):
             self._finish()
         elif rest:  # an interim response's head ended that read: the next head follows
             self.data_received(rest)
-        elif self.exchange is not None:
-            self.exchange.flush()
+        else:
+            exchange = self.exchange
+            if exchange is not None:
+                exchange.flush()
 
     def _head_end(self, data: bytes) -> int:
         """Where the head being read ends in ``data`` (just after its blank line), or -1."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, internal_error
 from ..http.request import RequestHead, RequestReader
+from ..proxy.contracts import Downstream
 from ..proxy.exchange import Exchange
 from .deadline import Deadline
 
@@ -36,11 +37,13 @@ _MAX_QUEUED = 16  # pipelined requests parsed ahead of the one being answered
 _TIMEOUT = ClientError(408, "request_timeout", "client timed out sending the request")
 
 
-class DownstreamProtocol(asyncio.Protocol):
+class DownstreamProtocol(Downstream):
+    """An asyncio protocol (duck-typed: compiled, it is a cdef class, which cannot derive from
+    ``asyncio.Protocol``)."""
+
     __slots__ = (
-        "state", "loop", "transport", "reader", "client_ip", "scheme", "current", "queue", "receiving",
-        "closing", "writing_paused", "tunnel", "_pause_mask", "_deadline", "_reader_failed", "_in_head_timer",
-        "snapshot",
+        "reader", "current", "queue", "receiving", "tunnel", "_pause_mask", "_deadline", "_reader_failed",
+        "_in_head_timer",
     )
 
     def __init__(self, state: "WorkerState") -> None:
@@ -173,7 +176,8 @@ class DownstreamProtocol(asyncio.Protocol):
 
     def on_request_body(self, data: bytes) -> None:
         self._deadline.set(self.snapshot.timeouts.client_body)
-        self.receiving.on_body(data)
+        receiving = self.receiving  # (owned for the call, as above)
+        receiving.on_body(data)
 
     def on_request_end(self) -> None:
         exchange, self.receiving = self.receiving, None
@@ -207,10 +211,12 @@ class DownstreamProtocol(asyncio.Protocol):
             self._close()
             return
         if self.queue:
-            self.current = self.queue.popleft()
+            # (a local reference: compiled, a method call on an attribute does not own its object,
+            # and the exchange may end, and be dropped from self.current, before start returns)
+            current = self.current = self.queue.popleft()
             if self._pause_mask & _PAUSE_BUFFER and len(self.queue) < _MAX_QUEUED // 2:
                 self.resume_reading_for_buffer()
-            self.current.start()
+            current.start()
         elif self.receiving is None:
             self._arm_keepalive()
 

@@ -1,0 +1,82 @@
+# Cython declarations for request.py (pure-Python mode): the reader's state is C fields, its
+# framing loop works on C integers, and the head is a struct-like object the proxy core reads
+# without dictionary lookups.  The httptools callbacks stay Python-visible methods.
+cimport cython
+
+from litemesh.http.headers cimport FieldKinds
+
+cdef int _HEAD, _BODY, _CHUNKED, _SWITCHED
+cdef Py_ssize_t _LINE_SLACK
+cdef int _DROP, _HOST, _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _UPGRADE, _EXPECT
+cdef int _XFF, _XFPROTO, _XFHOST, _VIA, _REQUEST_ID, _FORWARDED
+
+
+cdef class RequestHead:
+    cdef public bytes method
+    cdef public bytes target
+    cdef public bytes version
+    cdef public list headers
+    cdef public bytes host
+    cdef public long long content_length
+    cdef public bint chunked
+    cdef public bint keep_alive
+    cdef public bint expect_continue
+    cdef public bytes upgrade
+    cdef public list connection
+    cdef public bytes forwarded_for
+    cdef public bytes forwarded_proto
+    cdef public bytes forwarded_host
+    cdef public bytes forwarded
+    cdef public bytes via
+    cdef public bytes request_id
+    cdef public str route_host
+
+
+cdef class ReaderLimits:
+    cdef public Py_ssize_t max_request_line
+    cdef public Py_ssize_t max_header_size
+    cdef public Py_ssize_t max_headers
+    cdef public long long max_body_size
+
+
+cdef class RequestReader:
+    cdef object _handler
+    cdef object _parser
+    cdef ReaderLimits _limits
+    cdef FieldKinds _special
+    cdef RequestHead _head
+    cdef object _fault
+    cdef Py_ssize_t _header_count
+    cdef Py_ssize_t _header_bytes
+    cdef long long _body_bytes
+    cdef Py_ssize_t _max_head
+    cdef Py_ssize_t _max_line
+    cdef Py_ssize_t _max_target
+    cdef int _state
+    cdef Py_ssize_t _have
+    cdef list _parts
+    cdef bytes _tail
+    cdef Py_ssize_t _line
+    cdef long long _remaining
+    cdef object _chunked
+    cdef object _extension_method
+    cdef bint _fresh_parser
+
+    @cython.locals(pos=Py_ssize_t, end=Py_ssize_t, take=Py_ssize_t, cut=Py_ssize_t, state=int)
+    cpdef feed(self, bytes data)
+    @cython.locals(have=Py_ssize_t, cut=Py_ssize_t, end=Py_ssize_t, total=Py_ssize_t)
+    cdef Py_ssize_t _feed_head(self, bytes data, Py_ssize_t pos) except -1
+    @cython.locals(have=Py_ssize_t, length=Py_ssize_t, found=Py_ssize_t)
+    cdef _measure_line(self, bytes piece)
+    cdef _too_long(self, bytes piece, Py_ssize_t limit)
+    cdef _parse_head(self, bytes piece, bytes head, bytes data, Py_ssize_t cut)
+    cdef _head_failed(self, object failure, bytes head, bytes data, Py_ssize_t cut)
+    cdef _parse_with_stand_in(self, bytes head, bytes data, Py_ssize_t cut)
+    cdef _switched(self, bytes data, Py_ssize_t cut)
+    cdef _parse(self, bytes data)
+    cdef _start_chunked(self)
+    cpdef _deliver(self, bytes data)
+    cdef _end_body(self)
+    cdef _note(self, object fault)
+    cdef _special_header(self, int kind, bytes name, bytes value)
+    cdef _drop_connection_named(self, RequestHead head)

@@ -1,0 +1,92 @@
+"""The contracts between the transport, the proxy core and the upstream side.
+
+Data flows one way: server → proxy core → filters.  The core never imports the server: an exchange
+talks to its client connection through :class:`Downstream`, which the server's protocol implements,
+and an upstream connection reports to the exchange it serves through :class:`ResponseHandler`, which
+the exchange implements.  Compiled (contracts.pxd), both are cdef classes: their fields are C fields
+and their methods C calls through a vtable, so crossing a module boundary costs no dictionary lookup.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..errors import GatewayError
+
+
+class Downstream:
+    """A client connection as the proxy core sees it."""
+
+    __slots__ = ("state", "loop", "transport", "snapshot", "client_ip", "scheme", "closing", "writing_paused")
+
+    def __init__(self) -> None:
+        self.state: Any = None  # the worker's WorkerState
+        self.loop: Any = None
+        self.transport: Any = None
+        self.snapshot: Any = None  # the config snapshot new requests on this connection use
+        self.client_ip = b"unknown"
+        self.scheme = b"http"
+        self.closing = False
+        self.writing_paused = False
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def exchange_done(self, exchange: "ResponseHandler") -> None:
+        """``exchange`` wrote its whole response."""
+        raise NotImplementedError
+
+    def abort_exchange(self, exchange: "ResponseHandler") -> None:
+        """A response broke off midway: the connection must close."""
+        raise NotImplementedError
+
+    def start_tunnel(self, exchange: "ResponseHandler", upstream: Any, upstream_rest: bytes) -> None:
+        """The upstream switched protocols: from now on bytes flow unparsed both ways."""
+        raise NotImplementedError
+
+    def pause_reading_for_buffer(self) -> None:
+        raise NotImplementedError
+
+    def resume_reading_for_buffer(self) -> None:
+        raise NotImplementedError
+
+    def pause_reading_for_upstream(self) -> None:
+        raise NotImplementedError
+
+    def resume_reading_for_upstream(self) -> None:
+        raise NotImplementedError
+
+
+class ResponseHandler:
+    """What an upstream connection serves: the exchange whose response it reads."""
+
+    __slots__ = ("conn", "status", "request_done", "close_delimited_upstream")
+
+    def __init__(self, conn: Downstream) -> None:
+        self.conn = conn
+        self.status = 0  # the response status, once known
+        self.request_done = False  # the whole request (body included) was sent on
+        self.close_delimited_upstream = False  # the response body ends when the upstream closes
+
+    def on_response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
+                         upstream_keep: bool) -> None:
+        raise NotImplementedError
+
+    def on_response_body(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def on_response_end(self) -> None:
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        """Write what the last read produced."""
+        raise NotImplementedError
+
+    def on_upstream_error(self, error: "GatewayError") -> None:
+        raise NotImplementedError
+
+    def on_upstream_lost(self, upstream: Any, exc: Exception | None) -> None:
+        raise NotImplementedError
+
+    def on_upstream_upgraded(self, upstream: Any, rest: bytes) -> None:
+        raise NotImplementedError

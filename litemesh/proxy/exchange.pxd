@@ -1,0 +1,65 @@
+# Cython declarations for exchange.py (pure-Python mode).
+
+from litemesh.http.request cimport RequestHead
+from litemesh.proxy.contracts cimport Downstream, ResponseHandler
+from litemesh.proxy.upstream cimport UpstreamConnection
+
+cdef int _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _UPGRADE, _DROP, _DATE
+
+
+cdef class Exchange(ResponseHandler):
+    cdef public RequestHead head
+    cdef public object snapshot
+    cdef public bytes request_id
+    cdef public object entry
+    cdef public object params
+    cdef public bytes upstream_path
+    cdef public bytes query
+    cdef public object target
+    cdef public UpstreamConnection upstream
+    cdef public bytes upstream_head
+    cdef public list body_buffer
+    cdef public Py_ssize_t body_buffered
+    cdef public bint body_sent
+    cdef public bint response_started
+    cdef public bint done
+    cdef public bint head_only
+    cdef public bint keep_alive
+    cdef public list out
+    cdef public bint out_chunked
+    cdef public int tries
+    cdef public bytes upgrade_rest
+    cdef public bint discard_body
+    cdef public object local_error
+    cdef public double read_timeout
+    cdef public double write_timeout
+    cdef public bint continue_sent
+    cdef public double started
+    cdef public long long bytes_in
+    cdef public long long bytes_out
+    cdef public Py_ssize_t inflight_slot
+
+    cpdef start(self)
+    cdef object _route(self)
+    cdef _keep_allowed_upgrades(self, frozenset allowed)
+    cdef _forward(self, object route)
+    cdef _connect_or_reuse(self)
+    cdef _attach(self, UpstreamConnection upstream)
+    cdef bytes _upstream_head(self, object route, bytes target_host)
+    cpdef on_body(self, bytes data)
+    cpdef on_end(self)
+    cdef _body_out(self, bytes data)
+    cpdef on_response_head(self, int status, bytes reason, list headers, bint upstream_keep)
+    cdef _check_switch(self, list headers)
+    cpdef on_response_body(self, bytes data)
+    cpdef flush(self)
+    cpdef on_response_end(self)
+    cpdef on_upstream_upgraded(self, object upstream, bytes rest)
+    cpdef on_upstream_error(self, object error)
+    cpdef on_upstream_lost(self, object upstream, object exc)
+    cpdef respond_local(self, object reply)
+    cpdef respond_error(self, object error)
+    cdef _settle_unread_body(self)
+    cdef _finished(self)
+    cpdef abort(self)
+    cdef _account(self)

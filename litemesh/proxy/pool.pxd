@@ -1,0 +1,19 @@
+# Cython declarations for pool.py (pure-Python mode).
+
+cdef class UpstreamPool:
+    cdef public object loop
+    cdef public str host
+    cdef public int port
+    cdef public Py_ssize_t max_idle
+    cdef public double idle_timeout
+    cdef public Py_ssize_t max_requests
+    cdef public double connect_timeout
+    cdef public list idle
+    cdef object _sweep
+    cdef public Py_ssize_t opened
+    cdef public bint closed
+    cdef public object resolver
+
+    cpdef object acquire(self)
+    cpdef release(self, object conn)
+    cpdef discard(self, object conn)

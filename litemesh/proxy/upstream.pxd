@@ -1,0 +1,39 @@
+# Cython declarations for upstream.py (pure-Python mode).
+
+from litemesh.proxy.contracts cimport Downstream, ResponseHandler
+from litemesh.proxy.pool cimport UpstreamPool
+from litemesh.server.deadline cimport Deadline
+
+
+cdef class UpstreamConnection:
+    cdef public UpstreamPool pool
+    cdef public object transport
+    cdef public object parser
+    cdef public ResponseHandler exchange
+    cdef public Py_ssize_t requests
+    cdef public double idle_since
+    cdef public bint got_response
+    cdef public Downstream tunnel
+    cdef bytes _status_reason
+    cdef list _headers
+    cdef bint _interim
+    cdef bint _head_seen
+    cdef bint _head_only
+    cdef bint _complete
+    cdef bint _keep
+    cdef bint _broken
+    cdef Deadline _deadline
+    cdef double _read_timeout
+    cdef double _write_timeout
+    cdef bint _writing_paused
+    cdef bint _lost
+    cdef bytes _tail
+
+    cpdef bind(self, ResponseHandler exchange, bint head_only, double read_timeout, double write_timeout)
+    cpdef send(self, bytes data)
+    cpdef close(self)
+    cpdef abort(self)
+    cdef Py_ssize_t _head_end(self, bytes data) except -2
+    cdef _finish(self)
+    cdef _fail(self, object error)
+    cdef _switch_protocols(self, bytes rest)
