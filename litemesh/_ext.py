@@ -59,7 +59,11 @@ class _SourcesFirst(importlib.abc.MetaPathFinder):
 def prefer_sources() -> None:
     """In the pure build, import litemesh modules from their ``.py`` (before any of them is imported)."""
     if NO_EXTENSIONS and not any(isinstance(finder, _SourcesFirst) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _SourcesFirst())
+        # just before the path finder it stands in for: a finder placed ahead of it on purpose
+        # (atheris's, which instruments the source it is given) still sees the .py
+        position = next((index for index, finder in enumerate(sys.meta_path)
+                         if finder is importlib.machinery.PathFinder), len(sys.meta_path))
+        sys.meta_path.insert(position, _SourcesFirst())
 
 
 def pure_mode_modules() -> dict[str, bool]:
