@@ -8,8 +8,8 @@ decoder's state carries across reads, so the outcome never depends on how the bo
 
 Grammar accepted (strict: no whitespace, CRLF only, as llhttp in strict mode)::
 
-    chunk      = 1*16HEXDIG *( ";" [ token ] [ "=" [ token ] [ quoted-string ] ] ) CRLF data CRLF
-                 (a name or a "=" after each ";", as llhttp accepts)
+    chunk      = 1*16HEXDIG *( 1*";" [ token ] [ "=" [ token ] [ quoted-string ] ] ) CRLF data CRLF
+                 (a name or a "=" after each run of ";", as llhttp accepts)
     last-chunk = 1*"0" *( chunk-ext ) CRLF
     trailer    = *( field-name ":" OWS field-value OWS CRLF ) CRLF
 
@@ -27,9 +27,10 @@ from ..errors import ClientError, bad_request
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _EXT_VALUE = rb"(?:" + _TOKEN + rb")?(?:\"(?:[^\"\\\x00-\x08\x0a-\x1f\x7f]|\\[\x09\x20-\x7e\x80-\xff])*\")?"
 # as llhttp (the reference decoder of the fuzz target) reads them: a name, or an empty one before
-# "=", and a value of token characters and/or a quoted string, possibly empty; no whitespace
+# "=", and a value of token characters and/or a quoted string, possibly empty; no whitespace; empty
+# extensions (";;") before one that is not
 _SIZE_LINE = re.compile(
-    rb"([0-9A-Fa-f]+)((?:;(?:" + _TOKEN + rb"(?:=" + _EXT_VALUE + rb")?|=" + _EXT_VALUE + rb"))*)"
+    rb"([0-9A-Fa-f]+)((?:;+(?:" + _TOKEN + rb"(?:=" + _EXT_VALUE + rb")?|=" + _EXT_VALUE + rb"))*)"
 )
 _TRAILER_FIELD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t ]*[^\x00-\x08\x0a-\x1f\x7f]*")
 
