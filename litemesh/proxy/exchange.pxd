@@ -2,6 +2,8 @@
 
 from litemesh.http.request cimport RequestHead
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
+from litemesh.proxy.router cimport LocalReply, Route, RouteEntry
+from litemesh.proxy.service cimport Service, Target
 from litemesh.proxy.upstream cimport UpstreamConnection
 
 cdef int _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _UPGRADE, _DROP, _DATE
@@ -11,11 +13,11 @@ cdef class Exchange(ResponseHandler):
     cdef public RequestHead head
     cdef public object snapshot
     cdef public bytes request_id
-    cdef public object entry
+    cdef public RouteEntry entry
     cdef public object params
     cdef public bytes upstream_path
     cdef public bytes query
-    cdef public object target
+    cdef public Target target
     cdef public UpstreamConnection upstream
     cdef public bytes upstream_head
     cdef public list body_buffer
@@ -42,10 +44,10 @@ cdef class Exchange(ResponseHandler):
     cpdef start(self)
     cdef object _route(self)
     cdef _keep_allowed_upgrades(self, frozenset allowed)
-    cdef _forward(self, object route)
+    cdef _forward(self, Route route)
     cdef _connect_or_reuse(self)
     cdef _attach(self, UpstreamConnection upstream)
-    cdef bytes _upstream_head(self, object route, bytes target_host)
+    cdef bytes _upstream_head(self, Route route, bytes target_host)
     cpdef on_body(self, bytes data)
     cpdef on_end(self)
     cdef _body_out(self, bytes data)
@@ -57,7 +59,7 @@ cdef class Exchange(ResponseHandler):
     cpdef on_upstream_upgraded(self, object upstream, bytes rest)
     cpdef on_upstream_error(self, object error)
     cpdef on_upstream_lost(self, object upstream, object exc)
-    cpdef respond_local(self, object reply)
+    cpdef respond_local(self, LocalReply reply)
     cpdef respond_error(self, object error)
     cdef _settle_unread_body(self)
     cdef _finished(self)
