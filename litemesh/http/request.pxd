@@ -68,6 +68,7 @@ cdef class RequestReader:
     cdef Py_ssize_t _feed_head(self, bytes data, Py_ssize_t pos) except -1
     @cython.locals(have=Py_ssize_t, length=Py_ssize_t, found=Py_ssize_t)
     cdef _measure_line(self, bytes piece)
+    @cython.locals(have=Py_ssize_t, upto=Py_ssize_t)
     cdef _too_long(self, bytes piece, Py_ssize_t limit)
     cdef _parse_head(self, bytes piece, bytes head, bytes data, Py_ssize_t cut)
     cdef _head_failed(self, object failure, bytes head, bytes data, Py_ssize_t cut)

@@ -337,8 +337,11 @@ class RequestReader:
         the limit (``piece`` is the part not parsed yet): a fault llhttp finds there is the answer."""
         have = self._have
         if have < limit:
-            head_so_far = b"".join(self._parts) + piece[:limit - have]
-            self._parse_head(piece[:limit - have], head_so_far, b"", -1)
+            upto = limit - have
+            if limit == self._max_line and piece[upto:upto + 1] == b"\r":
+                upto += 1  # a line of the longest length may end there: llhttp sees that CR in any split
+            head_so_far = b"".join(self._parts) + piece[:upto]
+            self._parse_head(piece[:upto], head_so_far, b"", -1)
         if limit == self._max_line or self._line < 0:
             raise ClientError(414, "uri_too_long", "request line too long")
         raise _too_large("request head too large")

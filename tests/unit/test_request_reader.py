@@ -439,6 +439,15 @@ def test_request_line_over_limit_trickled():
     assert recorder.events == []
 
 
+@pytest.mark.parametrize("piece", [0, 1, 7])
+def test_bare_cr_right_after_a_request_line_of_the_longest_length_is_400_whatever_the_split(piece):
+    # found by fuzzing: in one read it was 414 (the CR lay past the line limit), byte by byte 400
+    # a target llhttp refuses once it ends (no "/"), in the longest request line SMALL allows
+    line = b"POST U" + b"n" * (256 + 96 - 6)
+    error, _ = rejected(line + b"\rd\rJee\ne", SMALL, piece=piece)
+    assert (error.status, error.message) == (400, "invalid request target")
+
+
 def test_request_line_over_limit_byte_by_byte():
     data = b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: a\r\n\r\n"
     error, recorder = rejected(data, SMALL, piece=1)
