@@ -28,7 +28,7 @@ cdef class ResponseHandler:
     cdef public bint request_done
     cdef public bint close_delimited_upstream
 
-    cpdef on_response_head(self, int status, bytes reason, list headers, bint upstream_keep)
+    cpdef on_response_head(self, int status, bytes head, bint upstream_keep)
     cpdef on_response_body(self, bytes data)
     cpdef on_response_end(self)
     cpdef flush(self)

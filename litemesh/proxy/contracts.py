@@ -68,8 +68,8 @@ class ResponseHandler:
         self.request_done = False  # the whole request (body included) was sent on
         self.close_delimited_upstream = False  # the response body ends when the upstream closes
 
-    def on_response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
-                         upstream_keep: bool) -> None:
+    def on_response_head(self, status: int, head: bytes, upstream_keep: bool) -> None:
+        """``head``: the response head's bytes as they came, status line to blank line."""
         raise NotImplementedError
 
     def on_response_body(self, data: bytes) -> None:

@@ -1,3 +1,5 @@
+cimport cython
+
 # Cython declarations for exchange.py (pure-Python mode).
 
 from litemesh.http.request cimport RequestHead
@@ -7,6 +9,8 @@ from litemesh.proxy.service cimport Service, Target
 from litemesh.proxy.upstream cimport UpstreamConnection
 
 cdef int _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _UPGRADE, _DROP, _DATE
+cdef Py_ssize_t _LONGEST_SPECIAL
+cdef tuple _FIRST_LETTERS
 
 
 cdef class Exchange(ResponseHandler):
@@ -51,7 +55,12 @@ cdef class Exchange(ResponseHandler):
     cpdef on_body(self, bytes data)
     cpdef on_end(self)
     cdef _body_out(self, bytes data)
-    cpdef on_response_head(self, int status, bytes reason, list headers, bint upstream_keep)
+    @cython.locals(start=Py_ssize_t, line_end=Py_ssize_t, run=Py_ssize_t, pos=Py_ssize_t, end=Py_ssize_t,
+                   eol=Py_ssize_t, colon=Py_ssize_t, length=Py_ssize_t, kind=object)
+    cpdef on_response_head(self, int status, bytes head, bint upstream_keep)
+    cdef _rebuilt_head(self, int status, bytes reason, bytes head, Py_ssize_t fields_start)
+    cdef _write_head(self, int status, bytes reason, list kept, bint dated, bytes content_length, bint chunked,
+                     bytes upgrade)
     cdef _check_switch(self, list headers)
     cpdef on_response_body(self, bytes data)
     cpdef flush(self)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, UpstreamError, internal_error
 from ..http.forwarded import forwarded_element
-from ..http.headers import UNSEEN, FieldKinds, connection_named, connection_tokens, routing_host, upgrade_protocols
+from ..http.headers import connection_named, connection_tokens, routing_host, upgrade_protocols
 from ..http.request import ALLOW
 from ..http.target import routing_paths, split_target
 from ..http.writer import (CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, date_header, error_response,
@@ -52,7 +52,11 @@ _RESPONSE_SPECIAL = {
     b"upgrade": _UPGRADE, b"keep-alive": _DROP, b"proxy-connection": _DROP, b"te": _DROP, b"trailer": _DROP,
     b"proxy-authenticate": _DROP, b"proxy-authorization": _DROP, b"date": _DATE,
 }
-_RESPONSE_KINDS = FieldKinds(_RESPONSE_SPECIAL)
+#: by name length, the first letters of the names above: a field line whose name has no match here
+#: is passed on without looking at its name
+_LONGEST_SPECIAL = max(len(name) for name in _RESPONSE_SPECIAL) + 1
+_FIRST_LETTERS = tuple(bytes(sorted({name[0] for name in _RESPONSE_SPECIAL if len(name) == length}))
+                       for length in range(_LONGEST_SPECIAL))
 log = logging.getLogger("litemesh.upstream")
 _NOT_FOUND = ClientError(404, "not_found", "no route matches the request")
 _AMBIGUOUS_PATH = ClientError(400, "bad_request", "ambiguous path: a backend may read it as another route")
@@ -301,26 +305,78 @@ class Exchange(ResponseHandler):
                 self.conn.pause_reading_for_buffer()
 
     # -- response (from the upstream connection) ----------------------------------------------
-    def on_response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]], upstream_keep: bool) -> None:
+    def on_response_head(self, status: int, head: bytes, upstream_keep: bool) -> None:
+        """The upstream's response head, as it came (status line to blank line; llhttp validated it).
+
+        Its field lines go to the client as slices of those bytes: only the hop-by-hop ones are cut
+        out, and the proxy's own fields added.  A route with response filters (which edit a list of
+        fields) or a Connection naming other fields takes the list of fields instead."""
+        start = 0
+        while head[start] in b"\r\n":  # empty lines llhttp skipped before the status line
+            start += 1
+        line_end = head.find(b"\r\n", start)
+        reason = head[start + 13:line_end]  # after "HTTP/1.1 200 " (llhttp checked that shape)
         if status == 101:
-            self._check_switch(headers)
+            self._check_switch(_fields(head, line_end + 2))
         self.response_started = True
         self.status = status
         content_length = None
         chunked = False
         dated = False
+        upgrade = None
+        filters = self.entry.response_filters
+        kept: list[bytes] = []  # slices of head: runs of field lines (CRLFs included) that pass unchanged
+        run = pos = line_end + 2
+        end = len(head) - 2  # the blank line's CRLF
+        while pos < end:
+            eol = head.find(b"\r\n", pos)
+            colon = head.find(b":", pos, eol)
+            # only names with the length and first letter of one of the fields below are looked at
+            length = colon - pos
+            if length < _LONGEST_SPECIAL and (head[pos] | 0x20) in _FIRST_LETTERS[length]:
+                kind = _RESPONSE_SPECIAL.get(head[pos:colon].lower())
+                if kind is not None:
+                    if kind == _DATE:
+                        dated = True
+                    elif kind == _CONTENT_LENGTH:
+                        content_length = head[colon + 1:eol].strip()
+                        if status == 204:  # RFC 9110 §8.6: none in a 204
+                            kind = _DROP
+                    elif kind == _CONNECTION:
+                        if connection_named(head[colon + 1:eol]) or filters:
+                            self._rebuilt_head(status, reason, head, line_end + 2)
+                            return
+                    elif kind == _TRANSFER_ENCODING:
+                        chunked = True
+                    elif kind == _UPGRADE:
+                        upgrade = head[colon + 1:eol].strip()
+                    if kind != _DATE and kind != _CONTENT_LENGTH:  # hop-by-hop: cut out of the run
+                        if run < pos:
+                            kept.append(head[run:pos])
+                        run = eol + 2
+            pos = eol + 2
+        if filters:
+            self._rebuilt_head(status, reason, head, line_end + 2)
+            return
+        if run < end:
+            kept.append(head[run:end])
+        self._write_head(status, reason, kept, dated, content_length, chunked, upgrade)
+
+    def _rebuilt_head(self, status: int, reason: bytes, head: bytes, fields_start: int) -> None:
+        """on_response_head for a route with response filters, or a Connection naming other fields:
+        the fields as a list the filters may edit, every hop-by-hop one taken out."""
+        content_length = None
+        chunked = False
+        dated = False
         named: frozenset[bytes] | None = None
         upgrade = None
-        kept: list[tuple[bytes, bytes]] = []
-        seen = _RESPONSE_KINDS.seen
-        for name, value in headers:
-            kind = seen.get(name, UNSEEN)
-            if kind is UNSEEN:
-                kind = _RESPONSE_KINDS.learn(name)
+        fields: list[tuple[bytes, bytes]] = []
+        for name, value in _fields(head, fields_start):
+            kind = _RESPONSE_SPECIAL.get(name.lower())
             if kind is None:
-                kept.append((name, value))
+                fields.append((name, value))
             elif kind == _DATE:
-                kept.append((name, value))
+                fields.append((name, value))
                 dated = True
             elif kind == _CONTENT_LENGTH:
                 content_length = value
@@ -333,18 +389,25 @@ class Exchange(ResponseHandler):
             elif kind == _UPGRADE:
                 upgrade = value
         if named:
-            kept = [(n, v) for (n, v) in kept if n.lower() not in named]
+            fields = [(n, v) for (n, v) in fields if n.lower() not in named]
         for response_filter in self.entry.response_filters:
-            response_filter.on_response_head(self, status, kept)
+            response_filter.on_response_head(self, status, fields)
+        if content_length is not None and status != 204:
+            fields.append((b"Content-Length", content_length))
+        kept = [b"".join([part for name, value in fields for part in (name, b": ", value, b"\r\n")])]
+        self._write_head(status, reason, kept, dated, content_length, chunked, upgrade)
 
+    def _write_head(self, status: int, reason: bytes, kept: list[bytes], dated: bool,
+                    content_length: bytes | None, chunked: bool, upgrade: bytes | None) -> None:
+        """The client's response head: status line, the ``kept`` runs of field lines (Content-Length
+        among them, when the response has one), then the proxy's fields and the framing for this client."""
         line = STATUS_LINES.get(status)
         if line is None or (reason and reason != reason_phrase(status)):
             if reason and _UNSAFE_REASON.search(reason) is not None:
                 reason = b""  # control characters never reach the client: the standard phrase instead
             line = b"HTTP/1.1 %d %s\r\n" % (status, reason or reason_phrase(status))
         parts = [line] if dated else [line, date_header()]  # RFC 9110 §6.6.1: a response has a Date
-        for name, value in kept:
-            parts += (name, b": ", value, b"\r\n")
+        parts += kept
         snapshot = self.snapshot
         if snapshot.via:
             parts += (b"Via: ", snapshot.via, b"\r\n")
@@ -355,12 +418,7 @@ class Exchange(ResponseHandler):
             parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade, b"\r\n\r\n")
             self.out.append(b"".join(parts))
             return
-        if self.head_only or status in (204, 304):
-            if content_length is not None and status != 204:
-                parts += (b"Content-Length: ", content_length, b"\r\n")
-        elif content_length is not None:
-            parts += (b"Content-Length: ", content_length, b"\r\n")
-        else:
+        if content_length is None and not (self.head_only or status == 204 or status == 304):
             self.close_delimited_upstream = not chunked
             if head.version == b"1.1":
                 self.out_chunked = True
@@ -517,3 +575,13 @@ class Exchange(ResponseHandler):
             metrics.request(entry.route.metric_slot if entry is not None else 0, self.status,
                             self.conn.loop.time() - self.started, self.bytes_in, self.bytes_out)
         self.started = -1.0
+
+
+def _fields(head: bytes, start: int) -> list[tuple[bytes, bytes]]:
+    """The (name, value) fields of a response head validated by llhttp, from ``start`` (after the
+    status line) to the blank line; values without their surrounding whitespace."""
+    fields = []
+    for line in head[start:len(head) - 4].split(b"\r\n") if len(head) - 4 > start else ():
+        name, _, value = line.partition(b":")
+        fields.append((name, value.strip(b" \t")))
+    return fields

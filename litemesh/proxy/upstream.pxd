@@ -5,6 +5,9 @@ from litemesh.proxy.pool cimport UpstreamPool
 from litemesh.server.deadline cimport Deadline
 
 
+cdef Py_ssize_t MAX_RESPONSE_HEAD
+
+
 cdef class UpstreamConnection:
     cdef public UpstreamPool pool
     cdef public object transport
@@ -14,8 +17,9 @@ cdef class UpstreamConnection:
     cdef public double idle_since
     cdef public bint got_response
     cdef public Downstream tunnel
-    cdef bytes _status_reason
-    cdef list _headers
+    cdef bytes _raw_head
+    cdef list _head_parts
+    cdef Py_ssize_t _head_have
     cdef bint _interim
     cdef bint _head_seen
     cdef bint _head_only

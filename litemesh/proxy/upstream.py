@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from .pool import UpstreamPool
 
 _BAD_RESPONSE = "invalid response from upstream"
+#: the longest response head taken from an upstream (nginx's proxy_buffer_size is 4-8 KiB)
+MAX_RESPONSE_HEAD = 64 * 1024
 
 
 class UpstreamConnection:
@@ -31,7 +33,7 @@ class UpstreamConnection:
 
     __slots__ = (
         "pool", "transport", "parser", "exchange", "requests", "idle_since", "got_response", "tunnel",
-        "_status_reason", "_headers", "_interim", "_head_seen", "_head_only", "_complete", "_keep",
+        "_raw_head", "_head_parts", "_head_have", "_interim", "_head_seen", "_head_only", "_complete", "_keep",
         "_broken", "_deadline", "_read_timeout", "_write_timeout", "_writing_paused", "_lost", "_tail",
     )
 
@@ -44,8 +46,9 @@ class UpstreamConnection:
         self.idle_since = 0.0
         self.got_response = False  # any byte of the current response arrived
         self.tunnel: Downstream | None = None  # set once a 101 turned this into a byte tunnel
-        self._status_reason = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        self._raw_head = b""  # the bytes of the last head read, from its status line to its blank line
+        self._head_parts: list[bytes] = []  # the reads of a head still arriving ...
+        self._head_have = 0  # ... and their length
         self._interim = False
         self._head_seen = False
         self._head_only = False
@@ -57,7 +60,7 @@ class UpstreamConnection:
         self._write_timeout = 60.0
         self._writing_paused = False
         self._lost = False
-        self._tail = b""  # the last bytes of an unfinished head of a response to HEAD (see _head_end)
+        self._tail = b""  # the last bytes of an unfinished head (see _head_end)
 
     # -- used by the exchange ----------------------------------------------------------------
     def bind(self, exchange: ResponseHandler, head_only: bool, read_timeout: float, write_timeout: float) -> None:
@@ -68,6 +71,8 @@ class UpstreamConnection:
         self._complete = False
         self._head_only = head_only
         self._tail = b""
+        self._head_parts = []
+        self._head_have = 0
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
         self._deadline.set(read_timeout)
@@ -108,16 +113,35 @@ class UpstreamConnection:
         self.got_response = True
         self._deadline.set(self._read_timeout)
         rest = b""
-        if self._head_only and not self._head_seen:
-            # llhttp does not know the request was HEAD: it would read what follows the head as a
-            # body, so the head goes alone and what follows is judged as on an idle connection
+        if not self._head_seen:
+            # A head goes to llhttp alone, and its bytes to the exchange as they are (no callback per
+            # field): the read is cut at its blank line, and what follows is fed on its own.  (So a
+            # response to HEAD, whose end llhttp cannot see, ends with its head too.)
             cut = self._head_end(data)
-            if 0 <= cut < len(data):
-                data, rest = data[:cut], data[cut:]
+            if cut < 0:
+                self._head_have += len(data)
+                if self._head_have > MAX_RESPONSE_HEAD:
+                    self._fail(UpstreamError(502, "upstream_bad_response", "response head from upstream too large"))
+                    return
+                self._head_parts.append(data)
+            else:
+                if cut < len(data):
+                    data, rest = data[:cut], data[cut:]
+                parts = self._head_parts
+                if parts:
+                    parts.append(data)
+                    self._raw_head = b"".join(parts)
+                    self._head_parts = []
+                else:
+                    self._raw_head = data
+                self._head_have = 0
+                if len(self._raw_head) > MAX_RESPONSE_HEAD:
+                    self._fail(UpstreamError(502, "upstream_bad_response", "response head from upstream too large"))
+                    return
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as upgrade:
-            self._switch_protocols(data[upgrade.args[0]:])
+        except httptools.HttpParserUpgrade:
+            self._switch_protocols(rest)  # (llhttp stops right after a 101's head: the rest is the new protocol)
             return
         except httptools.HttpParserError as exc:  # includes errors raised inside our callbacks
             if self._complete:  # garbage after a complete response: end it as if split there
@@ -129,10 +153,10 @@ class UpstreamConnection:
                        else UpstreamError(502, "upstream_bad_response", _BAD_RESPONSE))
             return
         if self._complete:
-            if rest.strip(b"\r\n"):  # (empty lines before a next response are skipped, in any split)
+            if rest.strip(b"\r\n"):  # bytes after a complete response (empty lines are skipped, in any split)
                 self._broken = True
             self._finish()
-        elif rest:  # an interim response's head ended that read: the next head follows
+        elif rest:  # the body after the head; or, after an interim response or empty lines, a head
             self.data_received(rest)
         else:
             exchange = self.exchange
@@ -188,19 +212,12 @@ class UpstreamConnection:
             self.tunnel.resume_reading_for_upstream()
 
     # -- httptools callbacks -----------------------------------------------------------------
+    # (no on_status / on_header: the exchange reads the fields off the head's bytes, and httptools
+    # makes no objects for fields it has no callback for)
     def on_message_begin(self) -> None:
         if self._complete:  # bytes after a complete response: this connection is out of sync
             self._broken = True
-        self._headers = []
-        self._status_reason = b""
         self._interim = False
-
-    def on_status(self, reason: bytes) -> None:
-        self._status_reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if not self._head_seen:  # later calls are chunked trailers, which we do not forward
-            self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         exchange = self.exchange
@@ -215,7 +232,7 @@ class UpstreamConnection:
             return
         self._head_seen = True
         self._keep = self.parser.should_keep_alive()
-        exchange.on_response_head(status, self._status_reason, self._headers, self._keep)
+        exchange.on_response_head(status, self._raw_head, self._keep)
         if self._head_only and status != 101:
             self._complete = True  # a HEAD response ends with its head, whatever Content-Length says
 

@@ -128,3 +128,36 @@ def test_bytes_after_a_response_to_head_close_the_connection_whatever_the_split(
     client, client_closed, tunnelled, pooled = outcomes[0]
     assert client.startswith(b"HTTP/1.1 200 OK\r\n") and client.endswith(b"Content-Length: 5\r\n\r\n")
     assert not pooled
+
+
+@pytest.mark.parametrize("pieces", [None, "bytes"])
+def test_response_fields_pass_in_order_and_only_hop_by_hop_ones_are_cut(pieces):
+    response = (b"HTTP/1.1 200 OK\r\nServer: s\r\nDate: Tue, 15 Nov 1994 08:12:31 GMT\r\nConnection: keep-alive\r\n"
+                b"Content-Type: text/plain\r\nKeep-Alive: timeout=5\r\nX-A: 1\r\nContent-Length: 2\r\n"
+                b"Proxy-Authenticate: Basic\r\nX-B:  2 \r\n\r\nok")
+    harness = ProxyHarness()
+    harness.send(GET)
+    harness.respond(response, [1] * len(response) if pieces else None)
+    head, body = bytes(harness.client_transport.written).split(b"\r\n\r\n", 1)
+    assert body == b"ok"
+    assert head.split(b"\r\n") == [
+        b"HTTP/1.1 200 OK", b"Server: s", b"Date: Tue, 15 Nov 1994 08:12:31 GMT", b"Content-Type: text/plain",
+        b"X-A: 1", b"Content-Length: 2", b"X-B:  2 ",
+    ]
+    assert harness.upstream_pooled
+
+
+def test_fields_named_in_connection_are_cut_too():
+    harness = _one(b"HTTP/1.1 200 OK\r\nConnection: X-Secret, keep-alive\r\nX-Secret: s\r\nX-Kept: k\r\n"
+                   b"Content-Length: 0\r\n\r\n")
+    head = bytes(harness.client_transport.written).split(b"\r\n\r\n", 1)[0].lower()
+    assert b"x-secret" not in head and b"connection: keep-alive" not in head and b"\r\nx-kept: k" in head
+    assert b"\r\ncontent-length: 0" in head and b"\r\ndate: " in head  # a Date is added when the upstream sent none
+
+
+def test_a_204_loses_its_content_length_and_a_304_keeps_it():
+    for status, kept in ((b"204 No Content", False), (b"304 Not Modified", True)):
+        harness = _one(b"HTTP/1.1 " + status + b"\r\nContent-Length: 7\r\nETag: e\r\n\r\n")
+        head = bytes(harness.client_transport.written).split(b"\r\n\r\n", 1)[0]
+        assert (b"\r\nContent-Length: 7" in head) is kept and b"\r\nETag: e" in head
+        assert b"Transfer-Encoding" not in head
