@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 
-.PHONY: all install compile debug run test test-compiled test-pure test-stress fuzz bench bench-workers bench-locust bench-micro clean distclean
+.PHONY: all install compile debug run test test-compiled test-pure test-stress fuzz bench bench-instr bench-workers bench-locust bench-micro clean distclean
 
 all: install
 
@@ -63,6 +63,12 @@ bench: install
 	bash bench/install-deps.sh
 	$(PY) bench/run.py $(BENCH_ARGS)
 
+# instructions and syscalls per proxied request (valgrind + strace, noise-free): BENCH_ARGS="--pure", "--config F"
+bench-instr: install
+	command -v valgrind >/dev/null && command -v strace >/dev/null || apt-get install -y -qq valgrind strace >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq valgrind strace >/dev/null)
+	$(PY) bench/instr.py $(BENCH_ARGS)
+
 bench-workers: install
 	bash bench/install-deps.sh
 	$(PY) bench/workers.py $(BENCH_ARGS)
@@ -79,7 +85,7 @@ bench-micro: install
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .benchmarks
-	find litemesh -name '*.so' -delete -o -name '*.c' -path '*/_speedups/*' -delete -o -name '*.html' -delete
+	find litemesh -name '*.so' -delete -o -name '*.c' -delete -o -name '*.html' -delete
 
 distclean: clean
 	rm -rf $(VENV)

@@ -11,6 +11,9 @@ from litemesh.proxy.upstream cimport UpstreamConnection
 cdef int _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _UPGRADE, _DROP, _DATE
 cdef Py_ssize_t _LONGEST_SPECIAL
 cdef tuple _FIRST_LETTERS
+cdef bint _COMPILED
+
+cdef Py_ssize_t _index(const unsigned char* buf, bytes head, int byte, Py_ssize_t start, Py_ssize_t end)
 
 
 cdef class Exchange(ResponseHandler):
@@ -55,8 +58,9 @@ cdef class Exchange(ResponseHandler):
     cpdef on_body(self, bytes data)
     cpdef on_end(self)
     cdef _body_out(self, bytes data)
-    @cython.locals(start=Py_ssize_t, line_end=Py_ssize_t, run=Py_ssize_t, pos=Py_ssize_t, end=Py_ssize_t,
-                   eol=Py_ssize_t, colon=Py_ssize_t, length=Py_ssize_t, kind=object)
+    @cython.locals(buf="const unsigned char*", start=Py_ssize_t, line_end=Py_ssize_t, run=Py_ssize_t,
+                   pos=Py_ssize_t, end=Py_ssize_t, eol=Py_ssize_t, colon=Py_ssize_t, length=Py_ssize_t,
+                   value_start=Py_ssize_t, value_end=Py_ssize_t, kind=object, seen=dict)
     cpdef on_response_head(self, int status, bytes head, bint upstream_keep)
     cdef _rebuilt_head(self, int status, bytes reason, bytes head, Py_ssize_t fields_start)
     cdef _write_head(self, int status, bytes reason, list kept, bint dated, bytes content_length, bint chunked,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, UpstreamError, internal_error
 from ..http.forwarded import forwarded_element
-from ..http.headers import connection_named, connection_tokens, routing_host, upgrade_protocols
+from ..http.headers import UNSEEN, FieldKinds, connection_named, connection_tokens, routing_host, upgrade_protocols
 from ..http.request import ALLOW
 from ..http.target import routing_paths, split_target
 from ..http.writer import (CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, date_header, error_response,
@@ -52,6 +52,7 @@ _RESPONSE_SPECIAL = {
     b"upgrade": _UPGRADE, b"keep-alive": _DROP, b"proxy-connection": _DROP, b"te": _DROP, b"trailer": _DROP,
     b"proxy-authenticate": _DROP, b"proxy-authorization": _DROP, b"date": _DATE,
 }
+_RESPONSE_KINDS = FieldKinds(_RESPONSE_SPECIAL)
 #: by name length, the first letters of the names above: a field line whose name has no match here
 #: is passed on without looking at its name
 _LONGEST_SPECIAL = max(len(name) for name in _RESPONSE_SPECIAL) + 1
@@ -311,11 +312,13 @@ class Exchange(ResponseHandler):
         Its field lines go to the client as slices of those bytes: only the hop-by-hop ones are cut
         out, and the proxy's own fields added.  A route with response filters (which edit a list of
         fields) or a Connection naming other fields takes the list of fields instead."""
+        buf = head  # compiled: a C pointer to the bytes, read by the C loops of _index
         start = 0
-        while head[start] in b"\r\n":  # empty lines llhttp skipped before the status line
+        while buf[start] == 13 or buf[start] == 10:  # empty lines llhttp skipped before the status line
             start += 1
-        line_end = head.find(b"\r\n", start)
-        reason = head[start + 13:line_end]  # after "HTTP/1.1 200 " (llhttp checked that shape)
+        end = len(head) - 2  # the blank line's CRLF
+        line_end = _index(buf, head, 13, start, end)  # (llhttp let no CR stand without its LF)
+        reason = buf[start + 13:line_end] if line_end > start + 13 else b""  # after "HTTP/1.1 200 "
         if status == 101:
             self._check_switch(_fields(head, line_end + 2))
         self.response_started = True
@@ -327,39 +330,47 @@ class Exchange(ResponseHandler):
         filters = self.entry.response_filters
         kept: list[bytes] = []  # slices of head: runs of field lines (CRLFs included) that pass unchanged
         run = pos = line_end + 2
-        end = len(head) - 2  # the blank line's CRLF
+        seen = _RESPONSE_KINDS.seen
         while pos < end:
-            eol = head.find(b"\r\n", pos)
-            colon = head.find(b":", pos, eol)
+            eol = _index(buf, head, 13, pos, end)
+            colon = _index(buf, head, 58, pos, eol)
             # only names with the length and first letter of one of the fields below are looked at
             length = colon - pos
-            if length < _LONGEST_SPECIAL and (head[pos] | 0x20) in _FIRST_LETTERS[length]:
-                kind = _RESPONSE_SPECIAL.get(head[pos:colon].lower())
+            if length < _LONGEST_SPECIAL and (buf[pos] | 0x20) in _FIRST_LETTERS[length]:
+                name = buf[pos:colon]
+                kind = seen.get(name, UNSEEN)
+                if kind is UNSEEN:
+                    kind = _RESPONSE_KINDS.learn(name)
                 if kind is not None:
+                    value_start, value_end = colon + 1, eol
+                    while buf[value_start] == 32 or buf[value_start] == 9:
+                        value_start += 1
+                    while value_end > value_start and (buf[value_end - 1] == 32 or buf[value_end - 1] == 9):
+                        value_end -= 1
                     if kind == _DATE:
                         dated = True
                     elif kind == _CONTENT_LENGTH:
-                        content_length = head[colon + 1:eol].strip()
+                        content_length = buf[value_start:value_end]
                         if status == 204:  # RFC 9110 §8.6: none in a 204
                             kind = _DROP
                     elif kind == _CONNECTION:
-                        if connection_named(head[colon + 1:eol]) or filters:
+                        if connection_named(buf[value_start:value_end]) or filters:
                             self._rebuilt_head(status, reason, head, line_end + 2)
                             return
                     elif kind == _TRANSFER_ENCODING:
                         chunked = True
                     elif kind == _UPGRADE:
-                        upgrade = head[colon + 1:eol].strip()
+                        upgrade = buf[value_start:value_end]
                     if kind != _DATE and kind != _CONTENT_LENGTH:  # hop-by-hop: cut out of the run
                         if run < pos:
-                            kept.append(head[run:pos])
+                            kept.append(buf[run:pos])
                         run = eol + 2
             pos = eol + 2
         if filters:
             self._rebuilt_head(status, reason, head, line_end + 2)
             return
         if run < end:
-            kept.append(head[run:end])
+            kept.append(buf[run:end])
         self._write_head(status, reason, kept, dated, content_length, chunked, upgrade)
 
     def _rebuilt_head(self, status: int, reason: bytes, head: bytes, fields_start: int) -> None:
@@ -585,3 +596,17 @@ def _fields(head: bytes, start: int) -> list[tuple[bytes, bytes]]:
         name, _, value = line.partition(b":")
         fields.append((name, value.strip(b" \t")))
     return fields
+
+
+#: compiled, _index runs a C loop over the bytes; the pure build asks bytes.find, which is faster there
+_COMPILED = not __file__.endswith(".py")
+
+
+def _index(buf: bytes, head: bytes, byte: int, start: int, end: int) -> int:
+    """Where ``byte`` first occurs in ``head[start:end]`` (``buf`` is ``head``), or ``end``."""
+    if _COMPILED:
+        while start < end and buf[start] != byte:
+            start += 1
+        return start
+    found = head.find(byte, start, end)
+    return found if found >= 0 else end
