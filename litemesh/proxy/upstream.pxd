@@ -1,3 +1,5 @@
+cimport cython
+
 # Cython declarations for upstream.py (pure-Python mode).
 
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
@@ -33,6 +35,8 @@ cdef class UpstreamConnection:
     cdef bint _lost
     cdef bytes _tail
 
+    @cython.locals(cut=Py_ssize_t)
+    cpdef data_received(self, bytes data)
     cpdef bind(self, ResponseHandler exchange, bint head_only, double read_timeout, double write_timeout)
     cpdef send(self, bytes data)
     cpdef close(self)

@@ -112,56 +112,58 @@ class UpstreamConnection:
             return
         self.got_response = True
         self._deadline.set(self._read_timeout)
-        rest = b""
-        if not self._head_seen:
-            # A head goes to llhttp alone, and its bytes to the exchange as they are (no callback per
-            # field): the read is cut at its blank line, and what follows is fed on its own.  (So a
-            # response to HEAD, whose end llhttp cannot see, ends with its head too.)
-            cut = self._head_end(data)
-            if cut < 0:
-                self._head_have += len(data)
-                if self._head_have > MAX_RESPONSE_HEAD:
-                    self._fail(UpstreamError(502, "upstream_bad_response", "response head from upstream too large"))
-                    return
-                self._head_parts.append(data)
-            else:
-                if cut < len(data):
-                    data, rest = data[:cut], data[cut:]
-                parts = self._head_parts
-                if parts:
-                    parts.append(data)
-                    self._raw_head = b"".join(parts)
-                    self._head_parts = []
+        while True:
+            rest = b""
+            if not self._head_seen:
+                # A head goes to llhttp alone, and its bytes to the exchange as they are (no callback
+                # per field): the read is cut at its blank line, and what follows is fed on its own.
+                # (So a response to HEAD, whose end llhttp cannot see, ends with its head too.)
+                cut = self._head_end(data)
+                if cut < 0:
+                    self._head_have += len(data)
+                    if self._head_have > MAX_RESPONSE_HEAD:
+                        self._fail(UpstreamError(502, "upstream_bad_response", "response head from upstream too large"))
+                        return
+                    self._head_parts.append(data)
                 else:
-                    self._raw_head = data
-                self._head_have = 0
-                if len(self._raw_head) > MAX_RESPONSE_HEAD:
-                    self._fail(UpstreamError(502, "upstream_bad_response", "response head from upstream too large"))
+                    if cut < len(data):
+                        data, rest = data[:cut], data[cut:]
+                    parts = self._head_parts
+                    if parts:
+                        parts.append(data)
+                        self._raw_head = b"".join(parts)
+                        self._head_parts = []
+                    else:
+                        self._raw_head = data
+                    self._head_have = 0
+                    if len(self._raw_head) > MAX_RESPONSE_HEAD:
+                        self._fail(UpstreamError(502, "upstream_bad_response", "response head from upstream too large"))
+                        return
+            try:
+                self.parser.feed_data(data)
+            except httptools.HttpParserUpgrade:
+                self._switch_protocols(rest)  # (llhttp stops right after a 101's head: the rest is the new protocol)
+                return
+            except httptools.HttpParserError as exc:  # includes errors raised inside our callbacks
+                if self._complete:  # garbage after a complete response: end it as if split there
+                    self._broken = True
+                    self._finish()
                     return
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._switch_protocols(rest)  # (llhttp stops right after a 101's head: the rest is the new protocol)
-            return
-        except httptools.HttpParserError as exc:  # includes errors raised inside our callbacks
-            if self._complete:  # garbage after a complete response: end it as if split there
-                self._broken = True
+                cause = exc.__context__
+                self._fail(cause if isinstance(cause, UpstreamError)
+                           else UpstreamError(502, "upstream_bad_response", _BAD_RESPONSE))
+                return
+            if self._complete:
+                if rest.strip(b"\r\n"):  # bytes after a complete response (empty lines are skipped, in any split)
+                    self._broken = True
                 self._finish()
                 return
-            cause = exc.__context__
-            self._fail(cause if isinstance(cause, UpstreamError)
-                       else UpstreamError(502, "upstream_bad_response", _BAD_RESPONSE))
-            return
-        if self._complete:
-            if rest.strip(b"\r\n"):  # bytes after a complete response (empty lines are skipped, in any split)
-                self._broken = True
-            self._finish()
-        elif rest:  # the body after the head; or, after an interim response or empty lines, a head
-            self.data_received(rest)
-        else:
-            exchange = self.exchange
-            if exchange is not None:
-                exchange.flush()
+            if not rest:
+                break
+            data = rest  # the body after the head; or, after an interim response or empty lines, a head
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.flush()
 
     def _head_end(self, data: bytes) -> int:
         """Where the head being read ends in ``data`` (just after its blank line), or -1."""
