@@ -9,5 +9,12 @@ cdef class FieldKinds:
 
 
 cdef class RequestIdFactory:
-    cdef bytes _prefix
-    cdef unsigned long long _counter
+    cdef bytearray _digits
+
+
+cpdef list connection_tokens(bytes value)
+cpdef list upgrade_protocols(bytes value)
+cpdef frozenset connection_named(bytes value)
+cpdef bint valid_host(bytes value)
+cpdef object routing_host(bytes value)
+cpdef bint valid_request_id(bytes value)

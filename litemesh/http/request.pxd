@@ -3,7 +3,7 @@
 # without dictionary lookups.  The httptools callbacks stay Python-visible methods.
 cimport cython
 
-from litemesh.http.headers cimport FieldKinds
+from litemesh.http.headers cimport FieldKinds, connection_tokens, routing_host, valid_request_id
 
 cdef int _HEAD, _BODY, _CHUNKED, _SWITCHED
 cdef Py_ssize_t _LINE_SLACK

@@ -2,9 +2,12 @@ cimport cython
 
 # Cython declarations for exchange.py (pure-Python mode).
 
+from litemesh.http.headers cimport connection_named, connection_tokens, routing_host, upgrade_protocols
 from litemesh.http.request cimport RequestHead
+from litemesh.http.target cimport routing_paths, split_target
+from litemesh.http.writer cimport chunk, date_header, reason_phrase
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
-from litemesh.proxy.router cimport LocalReply, Route, RouteEntry
+from litemesh.proxy.router cimport LocalReply, Route, RouteEntry, Router
 from litemesh.proxy.service cimport Service, Target
 from litemesh.proxy.upstream cimport UpstreamConnection
 
@@ -49,6 +52,7 @@ cdef class Exchange(ResponseHandler):
     cdef public Py_ssize_t inflight_slot
 
     cpdef start(self)
+    @cython.locals(router=Router)
     cdef object _route(self)
     cdef _keep_allowed_upgrades(self, frozenset allowed)
     cdef _forward(self, Route route)

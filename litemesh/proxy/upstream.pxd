@@ -8,6 +8,10 @@ from litemesh.server.deadline cimport Deadline
 
 
 cdef Py_ssize_t MAX_RESPONSE_HEAD
+cdef bint _COMPILED
+
+@cython.locals(last=Py_ssize_t, at=Py_ssize_t)
+cdef Py_ssize_t _blank_line(const unsigned char* buf, bytes data)
 
 
 cdef class UpstreamConnection:
@@ -35,7 +39,7 @@ cdef class UpstreamConnection:
     cdef bint _lost
     cdef bytes _tail
 
-    @cython.locals(cut=Py_ssize_t)
+    @cython.locals(cut=Py_ssize_t, size=Py_ssize_t, buf="const unsigned char*")
     cpdef data_received(self, bytes data)
     cpdef bind(self, ResponseHandler exchange, bint head_only, double read_timeout, double write_timeout)
     cpdef send(self, bytes data)
