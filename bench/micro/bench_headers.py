@@ -19,7 +19,8 @@ import pytest
 from litemesh.algo.trie import RouteTrieC, RouteTriePy
 from litemesh.errors import bad_request
 from litemesh.http import writer
-from litemesh.http.request import RequestReader
+from litemesh.http.request import RequestHandler, RequestReader
+from litemesh.proxy.contracts import Downstream
 from litemesh.proxy.exchange import Exchange
 from litemesh.proxy.router import Route, RouteEntry, Router
 
@@ -63,7 +64,7 @@ POST_20 = (
 )
 
 
-class Sink:
+class Sink(RequestHandler):
     """A handler that keeps only the last head."""
 
     __slots__ = ("head",)
@@ -97,18 +98,20 @@ def test_reader_feed(benchmark, name, data, count):
     benchmark(reader.feed, data)
 
 
-def _exchange(data: bytes, *, trust_forwarded: bool) -> tuple[Exchange, SimpleNamespace]:
+def _exchange(data: bytes, *, trust_forwarded: bool) -> tuple[Exchange, Route]:
     sink = Sink()
     RequestReader(sink).feed(data)
     exchange = Exchange.__new__(Exchange)  # no connection needed: set just what _upstream_head reads
     exchange.head = sink.head
-    exchange.snapshot = SimpleNamespace(trust_forwarded=trust_forwarded, via=b"1.1 litemesh",
+    exchange.snapshot = SimpleNamespace(trusted_proxies=None, emit_forwarded=False, via=b"1.1 litemesh",
                                         request_id_header=b"X-Request-ID")
-    exchange.conn = SimpleNamespace(client_ip=b"192.0.2.10", scheme=b"https")
+    conn = Downstream()
+    conn.client_ip, conn.scheme = b"192.0.2.10", b"https"
+    exchange.conn = conn
     exchange.upstream_path = b"/v1/users/42"
     exchange.query = b"?expand=orders"
     exchange.request_id = b"7f3c2a9e-1b4d-4c8e-9f6a-0d2e5b7c8a91"
-    return exchange, SimpleNamespace(preserve_host=False)
+    return exchange, Route("bench", None, None, preserve_host=False)
 
 
 @pytest.mark.parametrize("name,data", [("get-8-headers", GET_8), ("post-20-headers", POST_20)])

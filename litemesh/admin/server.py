@@ -29,7 +29,7 @@ from typing import Any, Coroutine, Protocol
 from urllib.parse import urlsplit
 
 from ..errors import ClientError, GatewayError, internal_error
-from ..http.request import ReaderLimits, RequestHead, RequestReader
+from ..http.request import ReaderLimits, RequestHandler, RequestHead, RequestReader
 from ..http.writer import CONTINUE_100, local_response
 from ..plural import plural
 
@@ -345,7 +345,7 @@ class AdminServer:
             waiter.set_result(None)
 
 
-class _AdminConnection(asyncio.Protocol):
+class _AdminConnection(asyncio.Protocol, RequestHandler):
     """One client connection: requests in, replies out in order, at most one awaiting endpoint."""
 
     __slots__ = (

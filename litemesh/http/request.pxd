@@ -39,8 +39,15 @@ cdef class ReaderLimits:
     cdef public long long max_body_size
 
 
+cdef class RequestHandler:
+    cpdef on_request_head(self, RequestHead head)
+    cpdef on_request_body(self, bytes data)
+    cpdef on_request_end(self)
+    cpdef on_request_upgrade(self, bytes rest)
+
+
 cdef class RequestReader:
-    cdef object _handler
+    cdef RequestHandler _handler
     cdef object _parser
     cdef ReaderLimits _limits
     cdef FieldKinds _special

@@ -34,7 +34,6 @@ The handler receives, in order, for every request: ``on_request_head(head)``, ze
 from __future__ import annotations
 
 import re
-from typing import Protocol
 
 import httptools
 
@@ -77,11 +76,22 @@ class RequestHead:
         return self.chunked or self.content_length > 0
 
 
-class RequestHandler(Protocol):
-    def on_request_head(self, head: RequestHead) -> None: ...
-    def on_request_body(self, data: bytes) -> None: ...
-    def on_request_end(self) -> None: ...
-    def on_request_upgrade(self, rest: bytes) -> None: ...
+class RequestHandler:
+    """What a reader reports to (compiled, a cdef class: the reader's calls are C calls)."""
+
+    __slots__ = ()
+
+    def on_request_head(self, head: RequestHead) -> None:
+        raise NotImplementedError
+
+    def on_request_body(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def on_request_end(self) -> None:
+        raise NotImplementedError
+
+    def on_request_upgrade(self, rest: bytes) -> None:
+        raise NotImplementedError
 
 
 class ReaderLimits:

@@ -1,8 +1,10 @@
 # Cython declarations for contracts.py: the interfaces between the compiled modules.
 
+from litemesh.http.request cimport RequestHandler
+
 cdef class ResponseHandler
 
-cdef class Downstream:
+cdef class Downstream(RequestHandler):
     cdef public object state
     cdef public object loop
     cdef public object transport

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..http.request import RequestHandler
+
 if TYPE_CHECKING:
     from ..errors import GatewayError
 
 
-class Downstream:
-    """A client connection as the proxy core sees it."""
+class Downstream(RequestHandler):
+    """A client connection as the proxy core sees it (and the handler of its request reader's events)."""
 
     __slots__ = ("state", "loop", "transport", "snapshot", "client_ip", "scheme", "closing", "writing_paused")
 

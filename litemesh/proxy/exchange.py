@@ -67,6 +67,14 @@ _TRACE_REFUSED = ClientError(405, "method_not_allowed", "TRACE is not allowed", 
 _METHODS: dict[bytes, str] = {}
 
 
+def new_exchange(conn: Downstream, head: "RequestHead | None", snapshot: "Snapshot") -> "Exchange":
+    """``Exchange(conn, head, snapshot)`` without the generic constructor call: compiled, a C
+    allocation and C stores (the protocol makes one per request)."""
+    exchange = Exchange.__new__(Exchange)
+    exchange._init(conn, head, snapshot)
+    return exchange
+
+
 class Exchange(ResponseHandler):
     __slots__ = (
         "head", "snapshot", "request_id", "entry", "params", "upstream_path", "query", "target",
@@ -77,6 +85,9 @@ class Exchange(ResponseHandler):
     )
 
     def __init__(self, conn: Downstream, head: "RequestHead | None", snapshot: "Snapshot") -> None:
+        self._init(conn, head, snapshot)
+
+    def _init(self, conn: Downstream, head: "RequestHead | None", snapshot: "Snapshot") -> None:
         self.conn = conn
         self.head = head
         self.snapshot = snapshot

@@ -2,7 +2,7 @@
 
 from litemesh.http.request cimport RequestHead, RequestReader
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
-from litemesh.proxy.exchange cimport Exchange
+from litemesh.proxy.exchange cimport Exchange, new_exchange
 from litemesh.proxy.upstream cimport UpstreamConnection
 from litemesh.server.deadline cimport Deadline
 

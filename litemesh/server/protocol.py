@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ..errors import ClientError, GatewayError, internal_error
 from ..http.request import RequestHead, RequestReader
 from ..proxy.contracts import Downstream
-from ..proxy.exchange import Exchange
+from ..proxy.exchange import Exchange, new_exchange
 from .deadline import Deadline
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ class DownstreamProtocol(Downstream):
         self._in_head_timer = False
         # a reload takes effect between requests, also on connections opened before it
         self.snapshot = self.state.snapshot
-        exchange = Exchange(self, head, self.snapshot)
+        exchange = new_exchange(self, head, self.snapshot)
         self.receiving = exchange
         if head.has_body:
             self._deadline.set(self.snapshot.timeouts.client_body)
@@ -293,7 +293,7 @@ class DownstreamProtocol(Downstream):
             receiving.local_error = error
             receiving.keep_alive = False
             return
-        failed = Exchange(self, None, self.snapshot)
+        failed = new_exchange(self, None, self.snapshot)
         failed.local_error = error
         if self.current is None:
             self.current = failed

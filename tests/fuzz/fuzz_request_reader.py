@@ -31,7 +31,7 @@ with instrumented:
     import httptools
 
     from litemesh.errors import GatewayError
-    from litemesh.http.request import ReaderLimits, RequestHead, RequestReader
+    from litemesh.http.request import ReaderLimits, RequestHandler, RequestHead, RequestReader
 
 LIMITS = (
     ReaderLimits(),
@@ -42,7 +42,7 @@ LIMITS = (
 _LIMIT_STATUSES = {413, 414, 431}
 
 
-class _Events:
+class _Events(RequestHandler):
     """A RequestHandler recording normalized events."""
 
     def __init__(self) -> None:

@@ -14,10 +14,10 @@ import pytest
 import litemesh.http.headers as headers_module
 import litemesh.http.request as request_module
 from litemesh.errors import ClientError, Source
-from litemesh.http.request import ReaderLimits, RequestHead, RequestReader
+from litemesh.http.request import ReaderLimits, RequestHandler, RequestHead, RequestReader
 
 
-class Recorder:
+class Recorder(RequestHandler):
     """A RequestHandler that records every event in order."""
 
     def __init__(self) -> None:
