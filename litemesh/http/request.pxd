@@ -68,6 +68,7 @@ cdef class RequestReader:
     cdef object _chunked
     cdef object _extension_method
     cdef bint _fresh_parser
+    cdef bint _http11
 
     @cython.locals(pos=Py_ssize_t, end=Py_ssize_t, take=Py_ssize_t, cut=Py_ssize_t, state=int)
     cpdef feed(self, bytes data)
@@ -88,3 +89,9 @@ cdef class RequestReader:
     cdef _note(self, object fault)
     cdef _special_header(self, int kind, bytes name, bytes value)
     cdef _drop_connection_named(self, RequestHead head)
+
+
+cdef bint _COMPILED
+
+@cython.locals(end=Py_ssize_t, at=Py_ssize_t)
+cdef bint _ends_http11(const unsigned char* buf, bytes data)

@@ -208,7 +208,7 @@ class RequestReader:
     __slots__ = (
         "_handler", "_parser", "_limits", "_special", "_head", "_fault", "_header_count", "_header_bytes",
         "_body_bytes", "_max_head", "_max_line", "_max_target", "_state", "_have", "_parts", "_tail", "_line",
-        "_remaining", "_chunked", "_extension_method", "_fresh_parser",
+        "_remaining", "_chunked", "_extension_method", "_fresh_parser", "_http11",
     )
 
     def __init__(self, handler: RequestHandler, limits: ReaderLimits | None = None,
@@ -236,6 +236,7 @@ class RequestReader:
         self._chunked: ChunkedDecoder | None = None
         self._extension_method: bytes | None = None  # the real method of a head parsed with a stand-in
         self._fresh_parser = False  # llhttp must start over at the next head (see _end_body)
+        self._http11 = False  # the head being parsed is known to be HTTP/1.1 (see feed)
 
     @property
     def in_head(self) -> bool:
@@ -249,11 +250,15 @@ class RequestReader:
             cut = data.find(b"\r\n\r\n") + 4  # (3 when there is none)
             if 3 < cut == len(data) and data[0] > 13 and (cut <= self._max_line or (
                     cut <= self._max_head and data.find(b"\r\n") <= self._max_line)):
+                # Its version, read off the request line, spares asking llhttp for it (a str made
+                # per call); only " HTTP/1.1" counts, anything else is asked as before.
+                self._http11 = _ends_http11(data, data)
                 try:
                     self._parser.feed_data(data)
                     return
                 except _PARSER_STOPPED as exc:
                     failure = exc
+                self._http11 = False
                 self._head_failed(failure, data, data, cut)
                 return
         pos, end = 0, len(data)
@@ -521,7 +526,11 @@ class RequestReader:
             raise self._fault
         head = self._head
         parser = self._parser
-        version = parser.get_http_version()
+        if self._http11:
+            self._http11 = False
+            version = "1.1"
+        else:
+            version = parser.get_http_version()
         if version == "1.1":
             if head.host is None:
                 raise bad_request("missing Host header")
@@ -602,3 +611,22 @@ def _content_length(value: bytes) -> int:
             raise bad_request("invalid Content-Length")
         total = total * 10 + (byte - 48)
     return total
+
+
+#: compiled, _ends_http11 reads the bytes from a C pointer; the pure build slices
+_COMPILED = not __file__.endswith(".py")
+
+
+def _ends_http11(buf: bytes, data: bytes) -> bool:
+    """Whether the first line of ``data`` (``buf`` is ``data``) ends in " HTTP/1.1" (llhttp, which
+    parses it, reads that version from it: a request target has no space)."""
+    if _COMPILED:
+        end = len(data)
+        at = 0
+        while at < end and buf[at] != 13:
+            at += 1
+        return (at >= 9 and buf[at - 9] == 32 and buf[at - 8] == 72 and buf[at - 7] == 84 and buf[at - 6] == 84
+                and buf[at - 5] == 80 and buf[at - 4] == 47 and buf[at - 3] == 49 and buf[at - 2] == 46
+                and buf[at - 1] == 49)
+    line = data.find(b"\r")
+    return line >= 9 and data[line - 9:line] == b" HTTP/1.1"

@@ -13,6 +13,7 @@ cdef class Downstream(RequestHandler):
     cdef public bytes scheme
     cdef public bint closing
     cdef public bint writing_paused
+    cdef public bytes identity_fields
 
     cpdef write(self, bytes data)
     cpdef exchange_done(self, ResponseHandler exchange)

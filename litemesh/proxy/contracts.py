@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 class Downstream(RequestHandler):
     """A client connection as the proxy core sees it (and the handler of its request reader's events)."""
 
-    __slots__ = ("state", "loop", "transport", "snapshot", "client_ip", "scheme", "closing", "writing_paused")
+    __slots__ = ("state", "loop", "transport", "snapshot", "client_ip", "scheme", "closing", "writing_paused",
+                 "identity_fields")
 
     def __init__(self) -> None:
         self.state: Any = None  # the worker's WorkerState
@@ -30,6 +31,9 @@ class Downstream(RequestHandler):
         self.scheme = b"http"
         self.closing = False
         self.writing_paused = False
+        # the X-Forwarded-For/-Proto and X-Real-IP lines an untrusted client's requests get: they
+        # depend on the connection alone, so they are made once (by the exchange) per connection
+        self.identity_fields: bytes | None = None
 
     def write(self, data: bytes) -> None:
         raise NotImplementedError

@@ -13,7 +13,7 @@ from litemesh.proxy.upstream cimport UpstreamConnection
 
 cdef int _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _UPGRADE, _DROP, _DATE
 cdef Py_ssize_t _LONGEST_SPECIAL
-cdef tuple _FIRST_LETTERS
+cdef bytes _FIRST_LETTERS
 cdef bint _COMPILED
 
 cdef Py_ssize_t _index(const unsigned char* buf, bytes head, int byte, Py_ssize_t start, Py_ssize_t end)
@@ -59,15 +59,18 @@ cdef class Exchange(ResponseHandler):
     cdef _forward(self, Route route)
     cdef _connect_or_reuse(self)
     cdef _attach(self, UpstreamConnection upstream)
+    @cython.locals(parts=list, head=RequestHead, conn=Downstream, identity=bytes)
     cpdef bytes _upstream_head(self, Route route, bytes target_host)  # (cpdef: bench/micro times it)
     cpdef on_body(self, bytes data)
     cpdef on_end(self)
     cdef _body_out(self, bytes data)
     @cython.locals(buf="const unsigned char*", start=Py_ssize_t, line_end=Py_ssize_t, run=Py_ssize_t,
                    pos=Py_ssize_t, end=Py_ssize_t, eol=Py_ssize_t, colon=Py_ssize_t, length=Py_ssize_t,
-                   value_start=Py_ssize_t, value_end=Py_ssize_t, kind=object, seen=dict)
+                   value_start=Py_ssize_t, value_end=Py_ssize_t, kind=object, seen=dict,
+                   letters="const unsigned char*")
     cpdef on_response_head(self, int status, bytes head, bint upstream_keep)
     cdef _rebuilt_head(self, int status, bytes reason, bytes head, Py_ssize_t fields_start)
+    @cython.locals(parts=list, head=RequestHead)
     cdef _write_head(self, int status, bytes reason, list kept, bint dated, bytes content_length, bint chunked,
                      bytes upgrade)
     cdef _check_switch(self, list headers)

@@ -53,11 +53,11 @@ _RESPONSE_SPECIAL = {
     b"proxy-authenticate": _DROP, b"proxy-authorization": _DROP, b"date": _DATE,
 }
 _RESPONSE_KINDS = FieldKinds(_RESPONSE_SPECIAL)
-#: by name length, the first letters of the names above: a field line whose name has no match here
-#: is passed on without looking at its name
+#: 1 at [length * 256 + letter] for the length and (lower-case) first letter of each name above: a
+#: field line whose name has no match here is passed on without looking at its name
 _LONGEST_SPECIAL = max(len(name) for name in _RESPONSE_SPECIAL) + 1
-_FIRST_LETTERS = tuple(bytes(sorted({name[0] for name in _RESPONSE_SPECIAL if len(name) == length}))
-                       for length in range(_LONGEST_SPECIAL))
+_FIRST_LETTERS = bytes(int(any(len(name) == length and name[0] == letter for name in _RESPONSE_SPECIAL))
+                       for length in range(_LONGEST_SPECIAL) for letter in range(256))
 log = logging.getLogger("litemesh.upstream")
 _NOT_FOUND = ClientError(404, "not_found", "no route matches the request")
 _AMBIGUOUS_PATH = ClientError(400, "bad_request", "ambiguous path: a backend may read it as another route")
@@ -256,39 +256,46 @@ class Exchange(ResponseHandler):
             parts.append(b": ")
             parts.append(value)
             parts.append(b"\r\n")
-        client_ip = self.conn.client_ip
+        conn = self.conn
+        client_ip = conn.client_ip
         trusted = snapshot.trusted_proxies
         if trusted is not None and client_ip in trusted:  # a proxy we trust: believe what it forwards
             forwarded_for = head.forwarded_for + b", " + client_ip if head.forwarded_for else client_ip
-            proto = head.forwarded_proto or self.conn.scheme
+            proto = head.forwarded_proto or conn.scheme
             forwarded_host = head.forwarded_host or client_host
             real_ip = trusted.client_address(forwarded_for) if head.forwarded_for else client_ip
             forwarded = head.forwarded
+            parts.append(b"X-Forwarded-For: ")
+            parts.append(forwarded_for)
+            parts.append(b"\r\nX-Forwarded-Proto: ")
+            parts.append(proto)
+            parts.append(b"\r\nX-Real-IP: ")
+            parts.append(real_ip)
+            parts.append(b"\r\n")
         else:  # anything the client claimed about itself is replaced by what we saw
-            forwarded_for, proto, forwarded_host = client_ip, self.conn.scheme, client_host
-            real_ip = client_ip
+            identity = conn.identity_fields
+            if identity is None:  # (the same for every request of this connection)
+                identity = b"".join((b"X-Forwarded-For: ", client_ip, b"\r\nX-Forwarded-Proto: ", conn.scheme,
+                                     b"\r\nX-Real-IP: ", client_ip, b"\r\n"))
+                conn.identity_fields = identity
+            parts.append(identity)
+            forwarded_host = client_host
             forwarded = None
-        parts.append(b"X-Forwarded-For: ")
-        parts.append(forwarded_for)
-        parts.append(b"\r\nX-Forwarded-Proto: ")
-        parts.append(proto)
-        parts.append(b"\r\nX-Real-IP: ")
-        parts.append(real_ip)
-        parts.append(b"\r\n")
         if forwarded_host:
-            parts += (b"X-Forwarded-Host: ", forwarded_host, b"\r\n")
+            parts.append(b"X-Forwarded-Host: ")
+            parts.append(forwarded_host)
+            parts.append(b"\r\n")
         if snapshot.emit_forwarded:
-            element = forwarded_element(client_ip, self.conn.scheme, client_host)
+            element = forwarded_element(client_ip, conn.scheme, client_host)
             parts += (b"Forwarded: ", forwarded + b", " + element if forwarded else element, b"\r\n")
         elif forwarded:
             parts += (b"Forwarded: ", forwarded, b"\r\n")
-        if snapshot.via:
-            parts += (b"Via: ", head.via + b", " + snapshot.via if head.via else snapshot.via, b"\r\n")
-        elif head.via:
-            parts += (b"Via: ", head.via, b"\r\n")
+        if head.via:
+            parts += (b"Via: ", head.via + b", " + snapshot.via if snapshot.via else head.via, b"\r\n")
+        elif snapshot.via:
+            parts.append(snapshot.via_field)
         if snapshot.request_id_header:
-            parts.append(snapshot.request_id_header)
-            parts.append(b": ")
+            parts.append(snapshot.request_id_prefix)
             parts.append(self.request_id)
             parts.append(b"\r\n")
         if head.chunked:
@@ -353,12 +360,13 @@ class Exchange(ResponseHandler):
         kept: list[bytes] = []  # slices of head: runs of field lines (CRLFs included) that pass unchanged
         run = pos = line_end + 2
         seen = _RESPONSE_KINDS.seen
+        letters = _FIRST_LETTERS
         while pos < end:
             eol = _index(buf, head, 13, pos, end)
             colon = _index(buf, head, 58, pos, eol)
             # only names with the length and first letter of one of the fields below are looked at
             length = colon - pos
-            if length < _LONGEST_SPECIAL and (buf[pos] | 0x20) in _FIRST_LETTERS[length]:
+            if length < _LONGEST_SPECIAL and letters[length * 256 + (buf[pos] | 0x20)]:
                 name = buf[pos:colon]
                 kind = seen.get(name, UNSEEN)
                 if kind is UNSEEN:
@@ -443,9 +451,11 @@ class Exchange(ResponseHandler):
         parts += kept
         snapshot = self.snapshot
         if snapshot.via:
-            parts += (b"Via: ", snapshot.via, b"\r\n")
+            parts.append(snapshot.via_field)
         if snapshot.request_id_header:
-            parts += (snapshot.request_id_header, b": ", self.request_id, b"\r\n")
+            parts.append(snapshot.request_id_prefix)
+            parts.append(self.request_id)
+            parts.append(b"\r\n")
         head = self.head
         if status == 101:
             parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade, b"\r\n\r\n")

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 class Snapshot:
     __slots__ = ("generation", "config", "router", "services", "reader_limits", "timeouts", "request_id_header",
-                 "via", "trusted_proxies", "emit_forwarded", "merge_slashes", "allow_trace")
+                 "request_id_prefix", "via", "via_field", "trusted_proxies", "emit_forwarded", "merge_slashes", "allow_trace")
 
     def __init__(self, generation: int, config: "GatewayConfig", router: Router, services: dict[str, Service]) -> None:
         self.generation = generation
@@ -40,6 +40,9 @@ class Snapshot:
         server = config.server
         self.request_id_header = server.request_id_header.encode("ascii")
         self.via = b"1.1 " + server.via.encode("ascii") if server.via else b""
+        # (the field lines the exchange writes most, made once per snapshot instead of per request)
+        self.request_id_prefix = self.request_id_header + b": "
+        self.via_field = b"Via: " + self.via + b"\r\n"
         self.trusted_proxies = TrustedProxies(server.trust_forwarded) if server.trust_forwarded else None
         self.emit_forwarded = server.emit_forwarded
         self.merge_slashes = server.merge_slashes

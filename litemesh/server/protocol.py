@@ -59,6 +59,7 @@ class DownstreamProtocol(Downstream):
         self.receiving: Exchange | None = None
         self.closing = False
         self.writing_paused = False
+        self.identity_fields = None
         self.tunnel: UpstreamConnection | None = None
         self._pause_mask = 0
         self._deadline = Deadline(self.loop, self._on_timeout)
