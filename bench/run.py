@@ -689,10 +689,17 @@ def measure_idle(ctx, port, pgid):
         done = read_tagged_line(g.popen, "DONE", time.monotonic() + a.idle_hold + 20) or {}
     finally:
         g.stop(grace=2.0)
-    return idle_result(ready, done, rss0, samples)
+    # Memory must come back once the connections are gone: the target's RSS AFTER_CLOSE seconds
+    # after the idle client (and so every connection) closed
+    time.sleep(AFTER_CLOSE)
+    return idle_result(ready, done, rss0, samples, group_rss_bytes(pgid))
 
 
-def idle_result(ready, done, rss0, samples):
+#: seconds after the idle connections closed at which the target's RSS is read again
+AFTER_CLOSE = 5.0
+
+
+def idle_result(ready, done, rss0, samples, rss_after=None):
     peak = max(samples) if samples else rss0
     mib = 1024 * 1024
     held = min(ready.get("ok", 0), done.get("still_open_after_hold", ready.get("ok", 0)))
@@ -706,6 +713,8 @@ def idle_result(ready, done, rss0, samples):
             "open_secs": ready.get("open_secs"), "rss_before_mib": rss0 / mib,
             "rss_peak_mib": peak / mib, "rss_increase_mib": inc,
             "kib_per_conn": inc * 1024 / held if held else None,
+            "rss_after_close_mib": rss_after / mib if rss_after is not None else None,
+            "kept_after_close_mib": (rss_after - rss0) / mib if rss_after is not None else None,
             "errors_total": (ready.get("attempted", 0) or 0) - (ready.get("ok", 0) or 0)}
 
 
@@ -838,11 +847,11 @@ def wrk_table(meds, scen):
 
 def idle_table(meds):
     header = ["target", "opened", "answered 200", "RSS before MiB", "RSS peak MiB",
-              "increase MiB", "KiB/conn", "increase/nginx", "note"]
+              "increase MiB", "KiB/conn", "increase/nginx", f"kept {AFTER_CLOSE:.0f} s after close MiB", "note"]
     rows = []
     for m in meds:
         if m.get("failure") or not m.get("ok_runs"):
-            rows.append([m["target"], failed_label(m)] + ["–"] * 7)
+            rows.append([m["target"], failed_label(m)] + ["–"] * 8)
             continue
         note = []
         if m.get("limited_by_fd"):
@@ -852,7 +861,8 @@ def idle_table(meds):
         rows.append([m["target"], fmt(m.get("opened"), ".0f"), fmt(m.get("answered_200"), ".0f"),
                      fmt(m.get("rss_before_mib"), ".1f"), fmt(m.get("rss_peak_mib"), ".1f"),
                      fmt(m.get("rss_increase_mib"), ".1f"), fmt(m.get("kib_per_conn"), ".2f"),
-                     fmt(m.get("rss_ratio_nginx")), "; ".join(note) or ""])
+                     fmt(m.get("rss_ratio_nginx")), fmt(m.get("kept_after_close_mib"), ".1f"),
+                     "; ".join(note) or ""])
     return md_table(header, rows, left=1)
 
 
@@ -1032,7 +1042,7 @@ def short_error(e):
 def summary(r):
     if r["scenario"] == "idle10k":
         return (f"opened {r['opened']} answered {r['answered_200']} "
-                f"RSS +{r['rss_increase_mib']:.1f} MiB")
+                f"RSS +{r['rss_increase_mib']:.1f} MiB, +{r['kept_after_close_mib']:.1f} MiB {AFTER_CLOSE:.0f} s after close")
     return (f"{r['rps']:,.0f} rps  p50 {fmt(r['p50_ms'])} ms  p99 {fmt(r['p99_ms'])} ms  "
             f"{r['cpu_us_per_req']:.1f} µs/req  errors {r['errors_total']}")
 
