@@ -444,6 +444,7 @@ class RequestReader:
         self._state = _HEAD if self._head.keep_alive else _SWITCHED
         self._chunked = None
         self._handler.on_request_end()
+        self._head = None  # (the handler keeps what it needs: an idle connection holds no head)
 
     # -- httptools callbacks (inside feed_data of one head or one body piece) ------------------
     # The gateway's own rules on fields are noted as they go (the first fault is kept) and raised at
@@ -594,9 +595,11 @@ class RequestReader:
             if not self._head.keep_alive:
                 self._state = _SWITCHED
             self._handler.on_request_end()
+            self._head = None  # (as in _end_body)
         elif self._state == _BODY and not self._fresh_parser:  # the last Content-Length byte
             self._state = _HEAD if self._head.keep_alive else _SWITCHED
             self._handler.on_request_end()
+            self._head = None
         # otherwise the body is framed here (chunked, or after an upgrade head): _end_body ends it
 
 

@@ -12,7 +12,7 @@ cdef int _PAUSE_UPSTREAM, _PAUSE_BUFFER, _PAUSE_UPGRADE, _MAX_QUEUED
 cdef class DownstreamProtocol(Downstream):
     cdef public RequestReader reader
     cdef public Exchange current
-    cdef public object queue
+    cdef public list queue
     cdef public Exchange receiving
     cdef public UpstreamConnection tunnel
     cdef int _pause_mask

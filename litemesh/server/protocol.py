@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, internal_error
@@ -55,7 +54,9 @@ class DownstreamProtocol(Downstream):
         self.client_ip = b"unknown"
         self.scheme = b"http"
         self.current: Exchange | None = None
-        self.queue: deque[Exchange] = deque()
+        # (a list, not a deque: at most _MAX_QUEUED entries, and an empty list is 56 bytes where an
+        # empty deque is 600, on every idle connection)
+        self.queue: list[Exchange] = []
         self.receiving: Exchange | None = None
         self.closing = False
         self.writing_paused = False
@@ -214,7 +215,7 @@ class DownstreamProtocol(Downstream):
         if self.queue:
             # (a local reference: compiled, a method call on an attribute does not own its object,
             # and the exchange may end, and be dropped from self.current, before start returns)
-            current = self.current = self.queue.popleft()
+            current = self.current = self.queue.pop(0)
             if self._pause_mask & _PAUSE_BUFFER and len(self.queue) < _MAX_QUEUED // 2:
                 self.resume_reading_for_buffer()
             current.start()
