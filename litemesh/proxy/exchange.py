@@ -458,6 +458,9 @@ class Exchange(ResponseHandler):
             parts.append(b"\r\n")
         head = self.head
         if status == 101:
+            # the protocols _check_switch accepted, without the empty list elements RFC 9110 §5.6.1
+            # lets an upstream send ("Upgrade: , websocket"): a WebSocket client wants the token alone
+            upgrade = b", ".join([token.strip() for token in upgrade.split(b",") if token.strip()])
             parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade, b"\r\n\r\n")
             self.out.append(b"".join(parts))
             return

@@ -106,6 +106,19 @@ def test_a_proper_101_is_tunnelled_whatever_the_split():
     assert tunnelled and client.startswith(b"HTTP/1.1 101 ") and client.endswith(b"\r\n\r\nFRAMES")
 
 
+@pytest.mark.parametrize("upgrade", [b", websocket", b"websocket ,", b" ,,websocket, "])
+def test_a_101_naming_its_protocol_among_empty_list_elements_is_tunnelled_with_the_token_alone(upgrade):
+    # found by the 10-minute fuzz run (crash-be947ff7...): the client was sent "Upgrade: , websocket"
+    response = (b"HTTP/1.1 101 s\r\nSec-WeCSocket-Accept: x\r\nConnection: Upgrade\r\nUpgrade:" + upgrade
+                + b"\r\n\r\nFRA")
+    outcomes = _outcomes(response, WS_REQUEST)
+    assert all(outcome == outcomes[0] for outcome in outcomes)
+    client, _closed, tunnelled, _pooled = outcomes[0]
+    head, _, rest = client.partition(b"\r\n\r\n")
+    assert tunnelled and head.startswith(b"HTTP/1.1 101 ") and rest == b"FRA"
+    assert b"\r\nUpgrade: websocket\r\n" in head + b"\r\n"
+
+
 HEAD = b"HEAD /x HTTP/1.1\r\nHost: a\r\n\r\n"
 
 
