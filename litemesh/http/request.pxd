@@ -93,5 +93,5 @@ cdef class RequestReader:
 
 cdef bint _COMPILED
 
-@cython.locals(end=Py_ssize_t, at=Py_ssize_t)
+@cython.locals(end=Py_ssize_t, at=Py_ssize_t, space=Py_ssize_t)
 cdef bint _ends_http11(const unsigned char* buf, bytes data)

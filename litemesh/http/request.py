@@ -621,15 +621,23 @@ _COMPILED = not __file__.endswith(".py")
 
 
 def _ends_http11(buf: bytes, data: bytes) -> bool:
-    """Whether the first line of ``data`` (``buf`` is ``data``) ends in " HTTP/1.1" (llhttp, which
-    parses it, reads that version from it: a request target has no space)."""
+    """Whether the first line of ``data`` (``buf`` is ``data``) is "METHOD TARGET HTTP/1.1": it
+    ends in " HTTP/1.1" after a non-space, with a space before that (method and target have none).
+    llhttp, which parses the line, reads version 1.1 from it.  ("CONNECT HTTP/1.1" is not one:
+    there "HTTP/1.1" is the target of a request without a version.)"""
     if _COMPILED:
         end = len(data)
         at = 0
         while at < end and buf[at] != 13:
             at += 1
-        return (at >= 9 and buf[at - 9] == 32 and buf[at - 8] == 72 and buf[at - 7] == 84 and buf[at - 6] == 84
-                and buf[at - 5] == 80 and buf[at - 4] == 47 and buf[at - 3] == 49 and buf[at - 2] == 46
-                and buf[at - 1] == 49)
+        if not (at >= 12 and buf[at - 9] == 32 and buf[at - 8] == 72 and buf[at - 7] == 84
+                and buf[at - 6] == 84 and buf[at - 5] == 80 and buf[at - 4] == 47 and buf[at - 3] == 49
+                and buf[at - 2] == 46 and buf[at - 1] == 49 and buf[at - 10] != 32):
+            return False
+        space = 1
+        while space < at - 10 and buf[space] != 32:
+            space += 1
+        return space < at - 10
     line = data.find(b"\r")
-    return line >= 9 and data[line - 9:line] == b" HTTP/1.1"
+    return (line >= 12 and data[line - 9:line] == b" HTTP/1.1" and data[line - 10] != 32
+            and data.find(b" ", 1, line - 10) > 0)

@@ -448,6 +448,24 @@ def test_bare_cr_right_after_a_request_line_of_the_longest_length_is_400_whateve
     assert (error.status, error.message) == (400, "invalid request target")
 
 
+@pytest.mark.parametrize("piece", [0, 1])
+@pytest.mark.parametrize("line", [b"CONNECT HTTP/1.1", b"GET HTTP/1.1", b"OPTIONS HTTP/1.1", b"GET  HTTP/1.1"])
+def test_a_request_line_whose_target_reads_as_a_version_is_judged_alike_whatever_the_split(line, piece):
+    # found by the 10-minute fuzz run: in one read "CONNECT HTTP/1.1" was taken for an HTTP/1.1 line
+    # (and its Host judged: 400), byte by byte llhttp's reading (a target, no version: 505) won
+    data = line + b"\r\nHost: aost: a:443\r\n\r\n"
+    whole, _ = rejected(data)
+    split, _ = rejected(data, piece=1) if piece else (whole, None)
+    assert (whole.status, whole.message) == (split.status, split.message)
+    assert whole.status != 400 or whole.message != "invalid Host header"
+
+
+def test_an_http11_request_line_read_off_its_bytes_keeps_its_version():
+    recorder = Recorder()
+    RequestReader(recorder).feed(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.0\r\nHost: a\r\n\r\n")
+    assert [head.version for head in recorder.heads] == [b"1.1", b"1.0"]
+
+
 def test_request_line_over_limit_byte_by_byte():
     data = b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: a\r\n\r\n"
     error, recorder = rejected(data, SMALL, piece=1)
