@@ -86,6 +86,7 @@ cdef class RequestReader:
     cdef _start_chunked(self)
     cpdef _deliver(self, bytes data)
     cdef _end_body(self)
+    cdef _ended(self)
     cdef _note(self, object fault)
     cdef _special_header(self, int kind, bytes name, bytes value)
     cdef _drop_connection_named(self, RequestHead head)

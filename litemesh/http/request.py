@@ -443,8 +443,13 @@ class RequestReader:
     def _end_body(self) -> None:
         self._state = _HEAD if self._head.keep_alive else _SWITCHED
         self._chunked = None
+        self._ended()
+
+    def _ended(self) -> None:
+        """The request is complete: tell the handler, and let go of its head (the handler keeps
+        what it needs; an idle connection holds no head)."""
         self._handler.on_request_end()
-        self._head = None  # (the handler keeps what it needs: an idle connection holds no head)
+        self._head = None
 
     # -- httptools callbacks (inside feed_data of one head or one body piece) ------------------
     # The gateway's own rules on fields are noted as they go (the first fault is kept) and raised at
@@ -594,12 +599,10 @@ class RequestReader:
         if self._state == _HEAD:  # a request without a body: llhttp ends it with its head
             if not self._head.keep_alive:
                 self._state = _SWITCHED
-            self._handler.on_request_end()
-            self._head = None  # (as in _end_body)
+            self._ended()
         elif self._state == _BODY and not self._fresh_parser:  # the last Content-Length byte
             self._state = _HEAD if self._head.keep_alive else _SWITCHED
-            self._handler.on_request_end()
-            self._head = None
+            self._ended()
         # otherwise the body is framed here (chunked, or after an upgrade head): _end_body ends it
 
 

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 class Snapshot:
     __slots__ = ("generation", "config", "router", "services", "reader_limits", "timeouts", "request_id_header",
-                 "request_id_prefix", "via", "via_field", "trusted_proxies", "emit_forwarded", "merge_slashes", "allow_trace")
+                 "request_id_prefix", "via", "via_field", "trusted_proxies", "emit_forwarded", "merge_slashes",
+                 "allow_trace")
 
     def __init__(self, generation: int, config: "GatewayConfig", router: Router, services: dict[str, Service]) -> None:
         self.generation = generation

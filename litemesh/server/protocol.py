@@ -55,7 +55,7 @@ class DownstreamProtocol(Downstream):
         self.scheme = b"http"
         self.current: Exchange | None = None
         # (a list, not a deque: at most _MAX_QUEUED entries, and an empty list is 56 bytes where an
-        # empty deque is 600, on every idle connection)
+        # empty deque is 760, on every idle connection)
         self.queue: list[Exchange] = []
         self.receiving: Exchange | None = None
         self.closing = False
