@@ -1,1 +1,1 @@
-"""Per-route filters, one concern each (see :mod:`litemesh.proxy.filter` for the hook contract)."""
+"""Per-route filters, one concern each; :mod:`litemesh.filters.context` is the contract they are written against."""

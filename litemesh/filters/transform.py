@@ -2,12 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from ..proxy.filter import Filter
-
-if TYPE_CHECKING:
-    from ..proxy.exchange import Exchange
+from .context import Filter, RequestContext
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -32,9 +28,8 @@ class PathRewrite(Filter):
             last = match.end()
         self.parts.append(template[last:].encode())
 
-    def on_request(self, exchange: "Exchange") -> None:
-        exchange.upstream_path = self.apply(exchange.upstream_path, exchange.params)
-        return None
+    def on_request(self, context: RequestContext) -> None:
+        context.path = self.apply(context.path, context.params)
 
     def apply(self, path: bytes, params: dict[str, str] | None) -> bytes:
         head = b"".join(

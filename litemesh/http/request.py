@@ -119,6 +119,9 @@ _BASE_SPECIAL: dict[bytes, int] = {
     b"keep-alive": _DROP, b"proxy-connection": _DROP, b"te": _DROP, b"trailer": _DROP,
     b"proxy-authorization": _DROP, b"proxy-authenticate": _DROP,
 }
+#: lowercase names of the request fields the gateway sets or drops itself (the default request-id
+#: field among them): never in ``RequestHead.headers``, and filters may not add them
+GATEWAY_OWNED_FIELDS = frozenset(_BASE_SPECIAL) | {b"x-request-id"}
 
 #: RFC 9110 §5.6.2 token: what a request method may be
 _METHOD_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")

@@ -6,6 +6,7 @@ from litemesh.http.headers cimport connection_named, connection_tokens, routing_
 from litemesh.http.request cimport RequestHead
 from litemesh.http.target cimport routing_paths, split_target
 from litemesh.http.writer cimport chunk, date_header, reason_phrase
+from litemesh.filters.context cimport RequestContext
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
 from litemesh.proxy.router cimport LocalReply, Route, RouteEntry, Router
 from litemesh.proxy.service cimport Service, Target
@@ -50,8 +51,10 @@ cdef class Exchange(ResponseHandler):
     cdef public long long bytes_in
     cdef public long long bytes_out
     cdef public Py_ssize_t inflight_slot
+    cdef public RequestContext context
 
     cdef _init(self, Downstream conn, RequestHead head, object snapshot)
+    @cython.locals(context=RequestContext)
     cpdef start(self)
     @cython.locals(router=Router)
     cdef object _route(self)
@@ -66,9 +69,11 @@ cdef class Exchange(ResponseHandler):
     cdef _body_out(self, bytes data)
     @cython.locals(buf="const unsigned char*", start=Py_ssize_t, line_end=Py_ssize_t, run=Py_ssize_t,
                    pos=Py_ssize_t, end=Py_ssize_t, eol=Py_ssize_t, colon=Py_ssize_t, length=Py_ssize_t,
-                   value_start=Py_ssize_t, value_end=Py_ssize_t, kind=object, seen=dict,
+                   value_start=Py_ssize_t, value_end=Py_ssize_t, kind=object, seen=dict, filters=bint,
+                   context=RequestContext,
                    letters="const unsigned char*")
     cpdef on_response_head(self, int status, bytes head, bint upstream_keep)
+    @cython.locals(context=RequestContext)
     cdef _rebuilt_head(self, int status, bytes reason, bytes head, Py_ssize_t fields_start)
     @cython.locals(parts=list, head=RequestHead)
     cdef _write_head(self, int status, bytes reason, list kept, bint dated, bytes content_length, bint chunked,
@@ -80,6 +85,7 @@ cdef class Exchange(ResponseHandler):
     cpdef on_upstream_upgraded(self, object upstream, bytes rest)
     cpdef on_upstream_error(self, object error)
     cpdef on_upstream_lost(self, object upstream, object exc)
+    @cython.locals(context=RequestContext)
     cpdef respond_local(self, LocalReply reply)
     cpdef respond_error(self, object error)
     cdef _settle_unread_body(self)

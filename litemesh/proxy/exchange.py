@@ -31,11 +31,13 @@ from ..http.request import ALLOW
 from ..http.target import routing_paths, split_target
 from ..http.writer import (CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, date_header, error_response,
                            reason_phrase)
+from ..filters.context import RequestContext
 from .contracts import Downstream, ResponseHandler
+from .router import LocalReply
 
 if TYPE_CHECKING:
     from ..http.request import RequestHead
-    from .router import LocalReply, Route, RouteEntry
+    from .router import Route, RouteEntry
     from .snapshot import Snapshot
     from .upstream import UpstreamConnection
 
@@ -81,7 +83,7 @@ class Exchange(ResponseHandler):
         "upstream", "upstream_head", "body_buffer", "body_buffered", "body_sent",
         "response_started", "done", "head_only", "keep_alive", "out", "out_chunked",
         "tries", "upgrade_rest", "discard_body", "local_error", "read_timeout", "write_timeout",
-        "continue_sent", "started", "bytes_in", "bytes_out", "inflight_slot",
+        "continue_sent", "started", "bytes_in", "bytes_out", "inflight_slot", "context",
     )
 
     def __init__(self, conn: Downstream, head: "RequestHead | None", snapshot: "Snapshot") -> None:
@@ -123,6 +125,7 @@ class Exchange(ResponseHandler):
         self.bytes_in = 0  # request body bytes, as received
         self.bytes_out = 0  # response bytes written to the client
         self.inflight_slot = -1  # the target's shared in-flight counter, while counted
+        self.context: RequestContext | None = None  # what the route's filters see (routes with filters only)
 
     # -- phases ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -145,11 +148,18 @@ class Exchange(ResponseHandler):
         self.params = found[1]
         if head.upgrade is not None:
             self._keep_allowed_upgrades(entry.route.upgrades)
-        for request_filter in entry.request_filters:
-            reply = request_filter.on_request(self)
-            if reply is not None:
-                self.respond_local(reply)
-                return
+        if entry.request_filters or entry.response_filters:
+            context = self.context = RequestContext(head.method, self.upstream_path, self.query, self.params,
+                                                    head.headers, self.conn.client_ip, entry.route.name,
+                                                    self.request_id)
+            for request_filter in entry.request_filters:
+                request_filter.on_request(context)
+                if context.reply is not None:
+                    status, fields, body = context.reply
+                    self.respond_local(LocalReply(status, fields, body))
+                    return
+            self.upstream_path = context.path
+            self.query = context.query
         route = entry.route
         if route.reply is not None:
             self.respond_local(route.reply)
@@ -356,7 +366,8 @@ class Exchange(ResponseHandler):
         chunked = False
         dated = False
         upgrade = None
-        filters = self.entry.response_filters
+        context = self.context  # (a route with filters): response filters, or fields request filters added
+        filters = context is not None and (len(self.entry.response_filters) > 0 or len(context.response_headers) > 0)
         kept: list[bytes] = []  # slices of head: runs of field lines (CRLFs included) that pass unchanged
         run = pos = line_end + 2
         seen = _RESPONSE_KINDS.seen
@@ -431,8 +442,11 @@ class Exchange(ResponseHandler):
                 upgrade = value
         if named:
             fields = [(n, v) for (n, v) in fields if n.lower() not in named]
-        for response_filter in self.entry.response_filters:
-            response_filter.on_response_head(self, status, fields)
+        context = self.context
+        if context is not None:
+            for response_filter in self.entry.response_filters:
+                response_filter.on_response_head(context, status, fields)
+            fields += context.response_headers
         if content_length is not None and status != 204:
             fields.append((b"Content-Length", content_length))
         kept = [b"".join([part for name, value in fields for part in (name, b": ", value, b"\r\n")])]
@@ -556,7 +570,10 @@ class Exchange(ResponseHandler):
         self.on_upstream_error(UpstreamError(502, "upstream_reset", "upstream closed the connection"))
 
     # -- local answers -----------------------------------------------------------------------
-    def respond_local(self, reply: "LocalReply") -> None:
+    def respond_local(self, reply: LocalReply) -> None:
+        context = self.context
+        if context is not None and context.response_headers:
+            reply = LocalReply(reply.status, [*reply.headers, *context.response_headers], reply.body)
         self.status = reply.status
         self._settle_unread_body()
         data = reply.render(keep_alive=self.keep_alive, head_only=self.head_only, request_id=self.request_id,

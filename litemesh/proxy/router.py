@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from ..algo.trie import RouteTrie
 from ..http.writer import local_response
-from .filter import Filter, split_chain
+from ..filters.context import Filter, split_chain
 
 if TYPE_CHECKING:
     from .service import Service

@@ -15,7 +15,7 @@ from ..config.units import format_address
 from ..filters.transform import PathRewrite
 from ..http.forwarded import TrustedProxies
 from ..http.request import ReaderLimits
-from .filter import Filter
+from ..filters.context import Filter
 from .router import LocalReply, Route, RouteEntry, Router, pattern_segments
 from .service import Service, Target
 

@@ -4,7 +4,7 @@ cimport cython
 
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
 from litemesh.proxy.pool cimport UpstreamPool
-from litemesh.server.deadline cimport Deadline
+from litemesh.proxy.deadline cimport Deadline
 
 
 cdef Py_ssize_t MAX_RESPONSE_HEAD

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from ..errors import UpstreamError
-from ..server.deadline import Deadline
+from .deadline import Deadline
 from .contracts import Downstream, ResponseHandler
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from litemesh.http.request cimport RequestHead, RequestReader
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
 from litemesh.proxy.exchange cimport Exchange, new_exchange
 from litemesh.proxy.upstream cimport UpstreamConnection
-from litemesh.server.deadline cimport Deadline
+from litemesh.proxy.deadline cimport Deadline
 
 cdef int _PAUSE_UPSTREAM, _PAUSE_BUFFER, _PAUSE_UPGRADE, _MAX_QUEUED
 

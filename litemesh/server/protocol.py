@@ -20,7 +20,7 @@ from ..errors import ClientError, GatewayError, internal_error
 from ..http.request import RequestHead, RequestReader
 from ..proxy.contracts import Downstream
 from ..proxy.exchange import Exchange, new_exchange
-from .deadline import Deadline
+from ..proxy.deadline import Deadline
 
 if TYPE_CHECKING:
     from ..proxy.upstream import UpstreamConnection

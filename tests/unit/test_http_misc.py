@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from litemesh.errors import ClientError, UpstreamError, bad_request
+from litemesh.filters.context import RequestContext
 from litemesh.filters.transform import PathRewrite
 from litemesh.http import writer
 from litemesh.http.headers import (
@@ -17,7 +18,7 @@ from litemesh.http.headers import (
 from litemesh.http.target import lenient_reading, normalize_path, routing_paths, split_target
 from litemesh.proxy.router import pattern_segments
 from litemesh.proxy.service import RoundRobin, Target, smooth_weighted_order
-from litemesh.server.deadline import Deadline
+from litemesh.proxy.deadline import Deadline
 
 
 def assert_400(func, *args):
@@ -379,14 +380,10 @@ def test_rewrite_missing_param_and_relative_template():
     assert PathRewrite("plain", 1, False).apply(b"/a/rest", None) == b"/plain/rest"
 
 
-def test_path_rewrite_filter_updates_exchange():
-    class FakeExchange:
-        upstream_path = b"/api/users/7"
-        params = None
-
-    exchange = FakeExchange()
-    assert strip_prefix("/api/users").on_request(exchange) is None
-    assert exchange.upstream_path == b"/7"
+def test_path_rewrite_filter_rewrites_the_context_path():
+    context = RequestContext(b"GET", b"/api/users/7", b"?q=1", None, [], b"127.0.0.1", "users", b"id")
+    assert strip_prefix("/api/users").on_request(context) is None
+    assert context.path == b"/7" and context.query == b"?q=1"
 
 
 # -- balancer -------------------------------------------------------------------------------------
