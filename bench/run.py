@@ -15,6 +15,8 @@ measured for every target, in the same order, after a warm-up:
   10k        GET /10k  (10 KiB)    wrk -t1 -c64
   c1000      GET /     wrk -t1 -c1000, errors by kind
   idle10k    10,000 idle keep-alive connections (bench/idleconns.py): RSS increase in MiB
+  burst      2,000 slow clients complete their request heads within 100 ms (bench/burst.py)
+             while a probe sends GET / every 5 ms: probe max/p50 latency, burst completion
 
 Metrics: rps, p50/p99 latency (wrk --latency), CPU µs/request of the target's whole process
 group (utime+stime of every process in the group from /proc/PID/stat, before/after the
@@ -59,6 +61,8 @@ SCENARIOS = {
               "title": "100-byte body, GET /, wrk -t1 -c1000"},
     "idle10k": {"path": "/", "conns": 64, "kind": "idle",
                 "title": "idle keep-alive connections (one GET each, then held open)"},
+    "burst": {"path": "/", "conns": 64, "kind": "burst",
+              "title": "slow clients whose heads complete at once, probe GET / every 5 ms"},
 }
 BUILTIN_TARGETS = ("direct", "nginx", "haproxy", "litemesh", "litemesh-pure")
 INSTALL_HINT = "run `make bench`, which installs them (or `bash bench/install-deps.sh`)"
@@ -576,7 +580,7 @@ def target_argv(ctx, target, port, scen):
                  "-c", str(conf)], None, None, note)
     if target == "haproxy":
         conf = rd / f"{name}.cfg"
-        maxconn = max(2000, ctx.a.idle_conns + 500)
+        maxconn = max(2000, ctx.a.idle_conns + 500, ctx.a.burst_conns + 500)
         conf.write_text(haproxy_conf(rd, name, port, ctx.backend_port, maxconn))
         return [tool("haproxy"), "-db", "-f", str(conf)], None, None, "plain"
     conf = rd / f"{name}.yaml"
@@ -646,8 +650,9 @@ def measure_wrk(ctx, port, pgid, path, conns, threads=1):
     return r
 
 
-def read_tagged_line(proc, tag, deadline):
-    """Read proc's stdout until a line starting with `tag `; -> parsed JSON (or None)."""
+def read_tagged_line(proc, tag, deadline, other=None):
+    """Read proc's stdout until a line starting with `tag `; -> parsed JSON (or None). Other
+    lines are appended to the list `other` if given."""
     import selectors
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -663,6 +668,8 @@ def read_tagged_line(proc, tag, deadline):
             text = line.decode(errors="replace").strip()
             if text.startswith(tag + " "):
                 return json.loads(text[len(tag) + 1:])
+            if other is not None:
+                other.append(text)
     finally:
         sel.unregister(proc.stdout)
     return None
@@ -718,6 +725,32 @@ def idle_result(ready, done, rss0, samples, rss_after=None):
             "errors_total": (ready.get("attempted", 0) or 0) - (ready.get("ok", 0) or 0)}
 
 
+def burst_secs(a):
+    """Upper bound of one bench/burst.py run (open, probe start, settle, answers, tail)."""
+    return 30 + 15 + 1 + a.burst_timeout + 5
+
+
+def measure_burst(ctx, port, pgid):
+    a = ctx.a
+    argv = [sys.executable, str(HERE / "burst.py"), "--port", str(port),
+            "--count", str(a.burst_conns), "--window", str(a.burst_window),
+            "--timeout", str(a.burst_timeout), "--open-timeout", "30", "--settle", "1"]
+    t0 = group_ticks(pgid)
+    g = Group("burst", argv, burst_secs(a) + 30, cpus=ctx.cpus("load"), stdout=subprocess.PIPE)
+    other = []   # its stderr too (a traceback)
+    try:
+        r = read_tagged_line(g.popen, "RESULT", time.monotonic() + burst_secs(a) + 20, other)
+    finally:
+        g.stop(grace=2.0)
+    if r is None:
+        raise BenchError("burst.py did not report RESULT:\n" + "\n".join(other[-10:]))
+    if r.get("error"):
+        raise BenchError(f"burst.py: {r['error']}")
+    r["tgt_ticks"] = group_ticks(pgid) - t0   # the whole burst.py run, set-up included
+    r["tgt_cpu_ms"] = r["tgt_ticks"] * 1e3 / HZ
+    return r
+
+
 def run_one(ctx, scen, target):
     spec = SCENARIOS[scen]
     path, conns = spec["path"], spec["conns"]
@@ -727,6 +760,8 @@ def run_one(ctx, scen, target):
         warm_up(ctx, port, path, conns)
         if spec["kind"] == "idle":
             r = measure_idle(ctx, port, pgid)
+        elif spec["kind"] == "burst":
+            r = measure_burst(ctx, port, pgid)
         else:
             r = measure_wrk(ctx, port, pgid, path, conns)
         r["config"] = note
@@ -752,6 +787,10 @@ def add_ratios(results):
         if r["scenario"] == "idle10k":
             r["rss_ratio_nginx"] = _ratio(r.get("rss_increase_mib"),
                                           ng and ng.get("rss_increase_mib"))
+            continue
+        if SCENARIOS[r["scenario"]]["kind"] == "burst":
+            for k in ("probe_max_ms", "probe_p50_ms", "completion_ms"):
+                r[k.replace("_ms", "_ratio_nginx")] = _ratio(r.get(k), ng and ng.get(k))
             continue
         r["rps_ratio_nginx"] = _ratio(r.get("rps"), ng and ng.get("rps"))
         r["cpu_ratio_nginx"] = _ratio(r.get("cpu_us_per_req"), ng and ng.get("cpu_us_per_req"))
@@ -866,6 +905,30 @@ def idle_table(meds):
     return md_table(header, rows, left=1)
 
 
+def burst_table(meds):
+    header = ["target", "clients", "answered 200", "probe max ms", "probe p50 ms",
+              "probe baseline p50 ms", "completion ms", "client p99 ms",
+              "errors", "probe max/nginx", "completion/nginx", "target CPU ms"]
+    rows = []
+    for m in meds:
+        if m.get("failure") or not m.get("ok_runs"):
+            rows.append([m["target"], failed_label(m)] + ["–"] * (len(header) - 2))
+            continue
+        e = {k: v for k, v in (m.get("errors") or {}).items() if v}
+        errs = fmt(m.get("errors_total"), ".0f")
+        if e:
+            errs += " (" + ", ".join(f"{k} {v:g}" for k, v in e.items()) + ")"
+        if m.get("limited_by_fd"):
+            errs += f"; fd limit {fmt(m.get('fd_limit'), '.0f')}"
+        rows.append([m["target"], fmt(m.get("opened"), ".0f"), fmt(m.get("answered_200"), ".0f"),
+                     fmt(m.get("probe_max_ms"), ".1f"), fmt(m.get("probe_p50_ms")),
+                     fmt(m.get("probe_baseline_p50_ms")),
+                     fmt(m.get("completion_ms"), ".1f"), fmt(m.get("client_p99_ms"), ".1f"),
+                     errs, fmt(m.get("probe_max_ratio_nginx")),
+                     fmt(m.get("completion_ratio_nginx")), fmt(m.get("tgt_cpu_ms"), ".0f")])
+    return md_table(header, rows, left=1)
+
+
 def render(meta, meds, scenarios, failures):
     a = meta["args"]
     out = [f"# LiteMesh bench {meta['started']}", "",
@@ -878,8 +941,19 @@ def render(meta, meds, scenarios, failures):
         title = SCENARIOS[scen]["title"]
         if scen == "idle10k":
             title = f"{a['idle_conns']:,} {title}"
-        out += [f"## {scen} — {title}", "",
-                idle_table(sm) if scen == "idle10k" else wrk_table(sm, scen), ""]
+        if scen == "burst":
+            title = (f"{a['burst_conns']:,} {title}; heads completed within "
+                     f"{a['burst_window'] * 1e3:.0f} ms")
+        table = (idle_table(sm) if scen == "idle10k" else burst_table(sm) if scen == "burst"
+                 else wrk_table(sm, scen))
+        out += [f"## {scen} — {title}", "", table, ""]
+        if scen == "burst":
+            out += ["probe = GET / every 5 ms on its own keep-alive connection (own process); "
+                    "its max/p50/p99 cover the requests overlapping the burst window (50 ms "
+                    "before the first CRLF until 200 ms after the last answer); baseline = "
+                    "its requests before that. completion = first CRLF sent -> last answer; "
+                    "client p99 = each client's CRLF -> its whole answer. target CPU = the "
+                    "whole burst.py run (connects included). Goal: probe max/nginx ≤ 2.", ""]
     if failures:
         out += ["## failures", ""] + [f"- {f}" for f in failures] + [""]
     out.append("CPU µs/req = (utime+stime of every process in the target's process group, "
@@ -981,6 +1055,11 @@ def parse_args(argv=None):
     ap.add_argument("--idle-conns", type=int, default=10000, help="connections in idle10k")
     ap.add_argument("--idle-rate", type=float, default=2000.0, help="new idle conns per second")
     ap.add_argument("--idle-hold", type=float, default=3.0, help="seconds idle conns are held")
+    ap.add_argument("--burst-conns", type=int, default=2000, help="slow clients in burst")
+    ap.add_argument("--burst-window", type=float, default=0.1,
+                    help="seconds over which the burst clients complete their heads")
+    ap.add_argument("--burst-timeout", type=float, default=30.0,
+                    help="deadline for every burst answer after the first send")
     ap.add_argument("--start-timeout", type=float, default=30.0,
                     help="seconds a target gets to start listening")
     ap.add_argument("--json", metavar="FILE", help="write all raw numbers as JSON")
@@ -999,6 +1078,9 @@ def parse_args(argv=None):
     a.repeat, a.routes = max(1, a.repeat), max(1, a.routes)
     a.idle_conns = max(1, min(a.idle_conns, 100000))
     a.idle_rate, a.idle_hold = max(1.0, a.idle_rate), max(1.0, min(a.idle_hold, 600.0))
+    a.burst_conns = max(1, min(a.burst_conns, 100000))
+    a.burst_window = max(0.0, min(a.burst_window, 60.0))
+    a.burst_timeout = max(1.0, min(a.burst_timeout, 600.0))
     if a.pin and (os.cpu_count() or 1) < 2:
         log("1 CPU: not pinning")
         a.pin = False
@@ -1010,7 +1092,8 @@ def parse_args(argv=None):
 
 def estimate_secs(a):
     per = {"idle": a.warmup + a.idle_conns / a.idle_rate + a.idle_hold + 4,
-           "wrk": a.warmup + a.duration + 2}
+           "wrk": a.warmup + a.duration + 2,
+           "burst": a.warmup + a.burst_conns / 2000 + 6}
     return a.repeat * len(a.targets) * sum(per[SCENARIOS[s]["kind"]] for s in a.scenarios)
 
 
@@ -1040,6 +1123,11 @@ def short_error(e):
 
 
 def summary(r):
+    if SCENARIOS[r["scenario"]]["kind"] == "burst":
+        return (f"probe max {fmt(r.get('probe_max_ms'), '.1f')} ms p50 "
+                f"{fmt(r.get('probe_p50_ms'))} ms; completion {fmt(r.get('completion_ms'), '.1f')}"
+                f" ms; answered {r.get('answered_200')}/{r.get('attempted')}; errors "
+                f"{r.get('errors_total')}; slowest probes [offset, ms] {r.get('probe_slowest')}")
     if r["scenario"] == "idle10k":
         return (f"opened {r['opened']} answered {r['answered_200']} "
                 f"RSS +{r['rss_increase_mib']:.1f} MiB, +{r['kept_after_close_mib']:.1f} MiB {AFTER_CLOSE:.0f} s after close")
@@ -1061,7 +1149,8 @@ def main(argv=None):
             "args": {k: v for k, v in vars(a).items() if k != "gateway"},
             "host": host_info(), "versions": versions(a, a.targets), "rundir": str(rundir),
             "rlimit_nofile": nofile, "hz": HZ,
-            "pinning": ("proxy cpu0; wrk, idle client and backend cpu1" if a.pin else "off"),
+            "pinning": ("proxy cpu0; wrk, idle and burst clients and backend cpu1" if a.pin
+                        else "off"),
             "backend": a.backend}
     log(f"rundir {rundir}; targets {','.join(a.targets)}; scenarios {','.join(a.scenarios)}; "
         f"~{estimate_secs(a):.0f}s")
