@@ -1,3 +1,5 @@
+cimport cython
+
 # Cython declarations for headers.py (pure-Python mode).
 
 cdef class FieldKinds:
@@ -14,7 +16,9 @@ cdef class RequestIdFactory:
 
 cpdef list connection_tokens(bytes value)
 cpdef list upgrade_protocols(bytes value)
+@cython.locals(memo=dict)
 cpdef frozenset connection_named(bytes value)
 cpdef bint valid_host(bytes value)
+@cython.locals(memo=dict)
 cpdef object routing_host(bytes value)
 cpdef bint valid_request_id(bytes value)

@@ -1,6 +1,7 @@
 """Serialization: precomputed status lines, chunk framing, local and error responses."""
 from __future__ import annotations
 
+import re
 import time
 from email.utils import formatdate
 from http import HTTPStatus
@@ -23,6 +24,8 @@ STATUS_LINES: dict[int, bytes] = {
 CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 LAST_CHUNK = b"0\r\n\r\n"
 _CRLF = b"\r\n"
+# RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text )
+_UNSAFE_REASON = re.compile(rb"[^\t\x20-\x7e\x80-\xff]")
 
 _date_second = 0
 _date_header = b""
@@ -40,6 +43,32 @@ def date_header() -> bytes:
 
 def reason_phrase(status: int) -> bytes:
     return _REASONS.get(status, b"Unknown")
+
+
+def status_line(status: int, reason: bytes) -> bytes:
+    """The status line for a client, of an upstream's ``status`` and reason phrase: the prebuilt one
+    when the phrase is the standard one or empty, else the upstream's phrase (or, if it holds control
+    characters, the standard one instead: they never reach the client)."""
+    reasons = _REASONS  # (compiled: typed dicts, so the lookups are C calls)
+    lines = STATUS_LINES
+    line = lines.get(status)
+    if line is not None and (not reason or reason == reasons.get(status, b"Unknown")):
+        return line
+    if reason and _UNSAFE_REASON.search(reason) is not None:
+        reason = b""
+    return b"HTTP/1.1 %d %s\r\n" % (status, reason or reasons.get(status, b"Unknown"))
+
+
+#: compiled, join copies each part with one memcpy (writer.pxd); the pure build asks bytes.join
+_COMPILED = not __file__.endswith(".py")
+
+
+def join(parts: list[bytes]) -> bytes:
+    """``b"".join(parts)`` of a list of bytes; compiled, without bytes.join's buffer protocol calls
+    per part (a head is some 30 parts)."""
+    if _COMPILED:
+        return _c_join(parts)  # noqa: F821 - defined in writer.pxd, compiled build only
+    return b"".join(parts)
 
 
 def chunk(data: bytes) -> bytes:

@@ -1,14 +1,23 @@
 # Cython declarations for contracts.py: the interfaces between the compiled modules.
 
 from litemesh.http.request cimport RequestHandler
+from litemesh.proxy.snapshot cimport Snapshot
 
 cdef class ResponseHandler
 
+cdef class ProxyState:
+    cdef public object loop
+    cdef public Snapshot snapshot
+    cdef public object metrics
+    cdef public object new_request_id
+    cdef public long long requests
+
+
 cdef class Downstream(RequestHandler):
-    cdef public object state
+    cdef public ProxyState state
     cdef public object loop
     cdef public object transport
-    cdef public object snapshot
+    cdef public Snapshot snapshot
     cdef public bytes client_ip
     cdef public bytes scheme
     cdef public bint closing

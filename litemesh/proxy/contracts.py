@@ -14,6 +14,22 @@ from ..http.request import RequestHandler
 
 if TYPE_CHECKING:
     from ..errors import GatewayError
+    from .snapshot import Snapshot
+
+
+class ProxyState:
+    """What the proxy core reads of its worker: the loop, the live snapshot (swapping it is how a
+    reload takes effect), the worker's shared-memory metrics slot (None in a single process), request
+    ids and the count of requests answered.  The server's ``WorkerState`` extends it."""
+
+    __slots__ = ("loop", "snapshot", "metrics", "new_request_id", "requests")
+
+    def __init__(self, loop: Any, snapshot: "Snapshot", metrics: Any, new_request_id: Any) -> None:
+        self.loop = loop
+        self.snapshot = snapshot
+        self.metrics = metrics
+        self.new_request_id = new_request_id  # () -> bytes
+        self.requests = 0
 
 
 class Downstream(RequestHandler):
@@ -23,7 +39,7 @@ class Downstream(RequestHandler):
                  "identity_fields")
 
     def __init__(self) -> None:
-        self.state: Any = None  # the worker's WorkerState
+        self.state: ProxyState = None  # type: ignore[assignment]  # the worker's
         self.loop: Any = None
         self.transport: Any = None
         self.snapshot: Any = None  # the config snapshot new requests on this connection use

@@ -5,11 +5,12 @@ cimport cython
 from litemesh.http.headers cimport connection_named, connection_tokens, routing_host, upgrade_protocols
 from litemesh.http.request cimport RequestHead
 from litemesh.http.target cimport routing_paths, split_target
-from litemesh.http.writer cimport chunk, date_header, reason_phrase
+from litemesh.http.writer cimport chunk, date_header, join, status_line
 from litemesh.filters.context cimport RequestContext
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
 from litemesh.proxy.router cimport LocalReply, Route, RouteEntry, Router
 from litemesh.proxy.service cimport Service, Target
+from litemesh.proxy.snapshot cimport Snapshot
 from litemesh.proxy.upstream cimport UpstreamConnection
 
 cdef int _CONTENT_LENGTH, _TRANSFER_ENCODING, _CONNECTION, _UPGRADE, _DROP, _DATE
@@ -22,7 +23,7 @@ cdef Py_ssize_t _index(const unsigned char* buf, bytes head, int byte, Py_ssize_
 
 cdef class Exchange(ResponseHandler):
     cdef public RequestHead head
-    cdef public object snapshot
+    cdef public Snapshot snapshot
     cdef public bytes request_id
     cdef public RouteEntry entry
     cdef public object params
@@ -53,10 +54,10 @@ cdef class Exchange(ResponseHandler):
     cdef public Py_ssize_t inflight_slot
     cdef public RequestContext context
 
-    cdef _init(self, Downstream conn, RequestHead head, object snapshot)
+    cdef _init(self, Downstream conn, RequestHead head, Snapshot snapshot)
     @cython.locals(context=RequestContext)
     cpdef start(self)
-    @cython.locals(router=Router)
+    @cython.locals(router=Router, methods=dict)
     cdef object _route(self)
     cdef _keep_allowed_upgrades(self, frozenset allowed)
     cdef _forward(self, Route route)
@@ -95,4 +96,4 @@ cdef class Exchange(ResponseHandler):
 
 
 @cython.locals(exchange=Exchange)
-cpdef Exchange new_exchange(Downstream conn, RequestHead head, object snapshot)
+cpdef Exchange new_exchange(Downstream conn, RequestHead head, Snapshot snapshot)

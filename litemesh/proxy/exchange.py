@@ -21,7 +21,6 @@ a coroutine.  Errors anywhere become one :class:`~litemesh.errors.GatewayError` 
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, UpstreamError, internal_error
@@ -29,8 +28,7 @@ from ..http.forwarded import forwarded_element
 from ..http.headers import UNSEEN, FieldKinds, connection_named, connection_tokens, routing_host, upgrade_protocols
 from ..http.request import ALLOW
 from ..http.target import routing_paths, split_target
-from ..http.writer import (CONTINUE_100, LAST_CHUNK, STATUS_LINES, chunk, date_header, error_response,
-                           reason_phrase)
+from ..http.writer import CONTINUE_100, LAST_CHUNK, chunk, date_header, error_response, join, status_line
 from ..filters.context import RequestContext
 from .contracts import Downstream, ResponseHandler
 from .router import LocalReply
@@ -63,8 +61,6 @@ _FIRST_LETTERS = bytes(int(any(len(name) == length and name[0] == letter for nam
 log = logging.getLogger("litemesh.upstream")
 _NOT_FOUND = ClientError(404, "not_found", "no route matches the request")
 _AMBIGUOUS_PATH = ClientError(400, "bad_request", "ambiguous path: a backend may read it as another route")
-# RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text )
-_UNSAFE_REASON = re.compile(rb"[^\t\x20-\x7e\x80-\xff]")
 _TRACE_REFUSED = ClientError(405, "method_not_allowed", "TRACE is not allowed", headers=ALLOW)
 _METHODS: dict[bytes, str] = {}
 
@@ -179,9 +175,10 @@ class Exchange(ResponseHandler):
             host = head.route_host
         path, lenient = routing_paths(path, self.snapshot.merge_slashes)
         self.upstream_path = path
-        method = _METHODS.get(head.method)
+        methods = _METHODS  # (compiled: a typed dict, so the lookup is a C call)
+        method = methods.get(head.method)
         if method is None:
-            method = _METHODS.setdefault(head.method, head.method.decode("ascii"))
+            method = methods.setdefault(head.method, head.method.decode("ascii"))
         router = self.snapshot.router
         found = router.match(host, method, path.decode("latin-1"))
         if lenient is not None:
@@ -315,7 +312,7 @@ class Exchange(ResponseHandler):
         if head.upgrade is not None:
             parts += (b"Connection: upgrade\r\nUpgrade: ", head.upgrade, b"\r\n")
         parts.append(b"\r\n")
-        return b"".join(parts)
+        return join(parts)
 
     # -- request body (from the downstream protocol) -------------------------------------------
     def on_body(self, data: bytes) -> None:
@@ -456,11 +453,7 @@ class Exchange(ResponseHandler):
                     content_length: bytes | None, chunked: bool, upgrade: bytes | None) -> None:
         """The client's response head: status line, the ``kept`` runs of field lines (Content-Length
         among them, when the response has one), then the proxy's fields and the framing for this client."""
-        line = STATUS_LINES.get(status)
-        if line is None or (reason and reason != reason_phrase(status)):
-            if reason and _UNSAFE_REASON.search(reason) is not None:
-                reason = b""  # control characters never reach the client: the standard phrase instead
-            line = b"HTTP/1.1 %d %s\r\n" % (status, reason or reason_phrase(status))
+        line = status_line(status, reason)
         parts = [line] if dated else [line, date_header()]  # RFC 9110 §6.6.1: a response has a Date
         parts += kept
         snapshot = self.snapshot
@@ -476,7 +469,7 @@ class Exchange(ResponseHandler):
             # lets an upstream send ("Upgrade: , websocket"): a WebSocket client wants the token alone
             upgrade = b", ".join([token.strip() for token in upgrade.split(b",") if token.strip()])
             parts += (b"Connection: upgrade\r\nUpgrade: ", upgrade, b"\r\n\r\n")
-            self.out.append(b"".join(parts))
+            self.out.append(join(parts))
             return
         if content_length is None and not (self.head_only or status == 204 or status == 304):
             self.close_delimited_upstream = not chunked
@@ -492,7 +485,7 @@ class Exchange(ResponseHandler):
         elif head.version == b"1.0":
             parts.append(b"Connection: keep-alive\r\n")
         parts.append(b"\r\n")
-        self.out.append(b"".join(parts))
+        self.out.append(join(parts))
 
     def _check_switch(self, headers: list[tuple[bytes, bytes]]) -> None:
         """A 101 is tunnelled only to a protocol the client asked for and the route allows."""
@@ -515,7 +508,7 @@ class Exchange(ResponseHandler):
     def flush(self) -> None:
         out = self.out
         if out:
-            data = out[0] if len(out) == 1 else b"".join(out)
+            data = out[0] if len(out) == 1 else join(out)
             self.bytes_out += len(data)
             self.conn.write(data)
             out.clear()

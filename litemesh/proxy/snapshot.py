@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 
 class Snapshot:
-    __slots__ = ("generation", "config", "router", "services", "reader_limits", "timeouts", "request_id_header",
+    __slots__ = ("generation", "config", "router", "services", "reader_limits", "timeouts", "client_header_timeout",
+                 "client_body_timeout", "keepalive_timeout", "send_timeout", "request_id_header",
                  "request_id_prefix", "via", "via_field", "trusted_proxies", "emit_forwarded", "merge_slashes",
                  "allow_trace")
 
@@ -37,7 +38,12 @@ class Snapshot:
         limits = config.limits
         self.reader_limits = ReaderLimits(limits.max_request_line, limits.max_header_size, limits.max_headers,
                                           limits.max_body_size)
-        self.timeouts = config.timeouts
+        timeouts = self.timeouts = config.timeouts
+        # the client-side ones, read per request (compiled: C doubles)
+        self.client_header_timeout = timeouts.client_header
+        self.client_body_timeout = timeouts.client_body
+        self.keepalive_timeout = timeouts.keepalive
+        self.send_timeout = timeouts.send
         server = config.server
         self.request_id_header = server.request_id_header.encode("ascii")
         self.via = b"1.1 " + server.via.encode("ascii") if server.via else b""

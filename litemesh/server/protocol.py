@@ -146,7 +146,7 @@ class DownstreamProtocol(Downstream):
         feeder = self.tunnel if self.tunnel is not None else (self.current.upstream if self.current else None)
         if feeder is not None:
             feeder.transport.pause_reading()
-        self._deadline.set(self.snapshot.timeouts.send)
+        self._deadline.set(self.snapshot.send_timeout)
 
     def resume_writing(self) -> None:
         self.writing_paused = False
@@ -165,7 +165,7 @@ class DownstreamProtocol(Downstream):
         exchange = new_exchange(self, head, self.snapshot)
         self.receiving = exchange
         if head.has_body:
-            self._deadline.set(self.snapshot.timeouts.client_body)
+            self._deadline.set(self.snapshot.client_body_timeout)
         else:
             self._deadline.clear()
         if self.current is None:
@@ -177,7 +177,7 @@ class DownstreamProtocol(Downstream):
                 self.pause_reading_for_buffer()
 
     def on_request_body(self, data: bytes) -> None:
-        self._deadline.set(self.snapshot.timeouts.client_body)
+        self._deadline.set(self.snapshot.client_body_timeout)
         receiving = self.receiving  # (owned for the call, as above)
         receiving.on_body(data)
 
@@ -305,11 +305,11 @@ class DownstreamProtocol(Downstream):
 
     def _arm_head_timer(self) -> None:
         self._in_head_timer = True
-        self._deadline.set(self.snapshot.timeouts.client_header)
+        self._deadline.set(self.snapshot.client_header_timeout)
 
     def _arm_keepalive(self) -> None:
         self._in_head_timer = False
-        self._deadline.set(self.snapshot.timeouts.keepalive)
+        self._deadline.set(self.snapshot.keepalive_timeout)
 
     def _on_timeout(self) -> None:
         if self.writing_paused:  # the client stopped reading our response

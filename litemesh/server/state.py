@@ -5,6 +5,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from ..http.headers import RequestIdFactory
+from ..proxy.contracts import ProxyState
 
 if TYPE_CHECKING:
     from ..proxy.pool import PoolRegistry
@@ -13,18 +14,15 @@ if TYPE_CHECKING:
     from .protocol import DownstreamProtocol
 
 
-class WorkerState:
+class WorkerState(ProxyState):
     """New connections take ``snapshot`` when they open; swapping it is how a reload takes effect."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, snapshot: "Snapshot", pools: "PoolRegistry",
                  metrics: "WorkerMetrics | None" = None) -> None:
-        self.loop = loop
-        self.metrics = metrics  # this worker's shared-memory slot (None: single process, no master)
-        self.snapshot = snapshot
+        # metrics: this worker's shared-memory slot (None: single process, no master)
+        super().__init__(loop, snapshot, metrics, RequestIdFactory())
         self.pools = pools
         self.connections: set[DownstreamProtocol] = set()
-        self.requests = 0
-        self.new_request_id = RequestIdFactory()
         self.draining = False
         self._drained: asyncio.Future[None] | None = None
 

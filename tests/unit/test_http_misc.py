@@ -591,3 +591,30 @@ def test_deadline_on_a_real_loop():
         deadline.set(0.05)
         assert await asyncio.wait_for(done, timeout=10) - start >= 0.05
     asyncio.run(main())
+
+
+# -- join and status_line (compiled: C copies and typed lookups; pure: bytes.join) ------------------
+@pytest.mark.parametrize("parts", [[], [b""], [b"a"], [b"GET ", b"/", b"", b" HTTP/1.1\r\n", b"x" * 70000]])
+def test_join_is_bytes_join(parts):
+    assert writer.join(list(parts)) == b"".join(parts)
+    assert type(writer.join(list(parts))) is bytes
+
+
+@pytest.mark.parametrize("parts", [[b"a", None], [b"a", "b"], [None]])
+def test_join_refuses_what_is_not_bytes(parts):
+    with pytest.raises(TypeError):
+        writer.join(parts)
+
+
+@pytest.mark.parametrize("status, reason, line", [
+    (200, b"OK", b"HTTP/1.1 200 OK\r\n"),
+    (200, b"", b"HTTP/1.1 200 OK\r\n"),
+    (200, b"Fine", b"HTTP/1.1 200 Fine\r\n"),
+    (404, b"Not Found", b"HTTP/1.1 404 Not Found\r\n"),
+    (299, b"", b"HTTP/1.1 299 Unknown\r\n"),
+    (299, b"Custom \x80", b"HTTP/1.1 299 Custom \x80\r\n"),
+    (200, b"O\x00K", b"HTTP/1.1 200 OK\r\n"),  # control characters: the standard phrase instead
+    (599, b"\x7f", b"HTTP/1.1 599 Unknown\r\n"),
+])
+def test_status_line_keeps_a_safe_phrase_only(status, reason, line):
+    assert writer.status_line(status, reason) == line
