@@ -7,6 +7,7 @@ cdef class ResponseHandler
 
 cdef class ProxyState:
     cdef public object loop
+    cdef public object clock
     cdef public Snapshot snapshot
     cdef public object metrics
     cdef public object new_request_id

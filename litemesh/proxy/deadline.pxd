@@ -3,6 +3,7 @@
 
 cdef class Deadline:
     cdef object _loop
+    cdef object _clock
     cdef object _callback
     cdef double _when
     cdef readonly object _handle  # (tests look at it)

@@ -7,14 +7,17 @@ deadline moved) it re-schedules itself for the new time.
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from typing import Callable, Optional
 
 
 class Deadline:
-    __slots__ = ("_loop", "_callback", "_when", "_handle", "_scheduled")
+    __slots__ = ("_loop", "_clock", "_callback", "_when", "_handle", "_scheduled")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None],
+                 clock: Optional[Callable[[], float]] = None) -> None:
+        """``clock``: ``loop.time`` bound once and shared (the worker's), else bound here."""
         self._loop = loop
+        self._clock = clock if clock is not None else loop.time
         self._callback = callback
         self._when = 0.0  # 0: disarmed
         self._handle: asyncio.TimerHandle | None = None
@@ -22,7 +25,7 @@ class Deadline:
 
     def set(self, delay: float) -> None:
         """Fire ``callback`` ``delay`` seconds from now unless set again or cleared before."""
-        when = self._loop.time() + delay
+        when = self._clock() + delay
         self._when = when
         if self._handle is None:
             self._scheduled = when
@@ -47,7 +50,7 @@ class Deadline:
         when = self._when
         if not when:
             return
-        if self._loop.time() < when:
+        if self._clock() < when:
             self._scheduled = when
             self._handle = self._loop.call_at(when, self._fire)
             return

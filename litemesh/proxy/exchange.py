@@ -117,7 +117,7 @@ class Exchange(ResponseHandler):
         self.write_timeout = 60.0
         self.status = 0
         self.continue_sent = False
-        self.started = conn.loop.time()  # -1 once accounted in the metrics
+        self.started = conn.state.clock()  # -1 once accounted in the metrics
         self.bytes_in = 0  # request body bytes, as received
         self.bytes_out = 0  # response bytes written to the client
         self.inflight_slot = -1  # the target's shared in-flight counter, while counted
@@ -629,7 +629,7 @@ class Exchange(ResponseHandler):
                 self.inflight_slot = -1
             entry = self.entry
             metrics.request(entry.route.metric_slot if entry is not None else 0, self.status,
-                            self.conn.loop.time() - self.started, self.bytes_in, self.bytes_out)
+                            self.conn.state.clock() - self.started, self.bytes_in, self.bytes_out)
         self.started = -1.0
 
 

@@ -2,6 +2,7 @@
 
 cdef class UpstreamPool:
     cdef public object loop
+    cdef public object clock
     cdef public str host
     cdef public int port
     cdef public Py_ssize_t max_idle

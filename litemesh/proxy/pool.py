@@ -14,7 +14,7 @@ the name on every connect; an IP literal is connected to directly.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config.units import is_ip_literal
 from ..errors import UpstreamError
@@ -25,13 +25,14 @@ if TYPE_CHECKING:
 
 
 class UpstreamPool:
-    __slots__ = ("loop", "host", "port", "max_idle", "idle_timeout", "max_requests", "connect_timeout",
+    __slots__ = ("loop", "clock", "host", "port", "max_idle", "idle_timeout", "max_requests", "connect_timeout",
                  "idle", "_sweep", "opened", "closed", "resolver")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, *, max_idle: int = 1024,
                  idle_timeout: float = 60.0, max_requests: int = 0, connect_timeout: float = 5.0,
                  resolve_interval: float = DEFAULT_RESOLVE_INTERVAL, service: str = "") -> None:
         self.loop = loop
+        self.clock = loop.time  # (bound once: the pool's connections and their deadlines share it)
         self.host = host
         self.port = port
         self.max_idle = max_idle
@@ -64,7 +65,7 @@ class UpstreamPool:
             if conn.transport.is_closing():
                 continue
             if not now:
-                now = self.loop.time()
+                now = self.clock()
             if now - conn.idle_since >= self.idle_timeout:
                 conn.close()
                 continue
@@ -77,13 +78,25 @@ class UpstreamPool:
         Raises:
             UpstreamError: 504 on timeout, 502 when no address accepts or the host does not resolve.
         """
+        # The timeout cancels this task itself (asyncio.wait_for would run _open in a second task:
+        # twice the tasks when a burst of requests opens connections at once).
+        task = asyncio.current_task()
+        expired: list[bool] = []
+        timer = self.loop.call_later(self.connect_timeout, _expire, task, expired)
         try:
-            conn = await asyncio.wait_for(self._open(), self.connect_timeout)
-        except asyncio.TimeoutError:
+            conn = await self._open()
+        except asyncio.CancelledError:
+            if not expired:
+                raise  # cancelled from outside: not ours to turn into an answer
+            uncancel = getattr(task, "uncancel", None)  # (3.11+: the cancel was ours and is handled)
+            if uncancel is not None:
+                uncancel()
             raise UpstreamError(504, "upstream_connect_timeout", "upstream connect timed out", retryable=True) from None
         except OSError as exc:
             raise UpstreamError(502, "upstream_connect_failed", f"upstream connect failed: {exc.strerror or exc}",
                                 retryable=True) from None
+        finally:
+            timer.cancel()
         self.opened += 1
         return conn
 
@@ -116,7 +129,7 @@ class UpstreamPool:
         # The last response bytes may have filled the client's buffer and paused our reading; an idle
         # connection must read again, both to see the upstream close it and to serve the next exchange.
         conn.transport.resume_reading()
-        conn.idle_since = self.loop.time()
+        conn.idle_since = self.clock()
         self.idle.append(conn)
         if self._sweep is None:
             self._sweep = self.loop.call_later(self.idle_timeout, self._expire)
@@ -129,7 +142,7 @@ class UpstreamPool:
 
     def _expire(self) -> None:
         self._sweep = None
-        deadline = self.loop.time() - self.idle_timeout
+        deadline = self.clock() - self.idle_timeout
         keep = []
         for conn in self.idle:
             if conn.idle_since <= deadline:
@@ -174,3 +187,10 @@ class PoolRegistry:
     def close(self) -> None:
         for pool in self.pools.values():
             pool.close()
+
+
+def _expire(task: "asyncio.Task[Any]", expired: list[bool]) -> None:
+    """The connect timeout of ``UpstreamPool.connect``: mark it as ours, then cancel the task."""
+    if not task.done():
+        expired.append(True)
+        task.cancel()

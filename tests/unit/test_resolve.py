@@ -262,3 +262,49 @@ def test_a_reload_changes_the_interval(loop) -> None:  # type: ignore[no-untyped
     assert pool.resolver.interval == pool.resolve_interval == 7.0  # type: ignore[union-attr]
     registry.get("svc", "127.0.0.1", 80, resolve_interval=7.0)  # no resolver: nothing to set
     registry.close()
+
+
+def test_a_connect_runs_in_the_callers_task_alone(loop) -> None:  # type: ignore[no-untyped-def]
+    """A burst of new upstream connections costs one task each (the exchange's), not two."""
+    created: list[Any] = []
+
+    def counting_factory(loop, coro, **kwargs):  # type: ignore[no-untyped-def]
+        created.append(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    async def main() -> None:
+        server, port = await _origin(loop)
+        pool = _pool(loop, "127.0.0.1", port)
+        loop.set_task_factory(counting_factory)
+        try:
+            conn = await loop.create_task(pool.connect())
+        finally:
+            loop.set_task_factory(None)
+        # (asyncio's own loop accepts the origin's side in a task of its own)
+        ours = [coro for coro in created if "_accept_connection" not in str(getattr(coro, "__qualname__", ""))]
+        assert len(ours) == 1 and pool.opened == 1
+        conn.close()
+        pool.close()
+        server.close()
+
+    _run(loop, main)
+
+
+def test_a_connect_cancelled_from_outside_stays_a_cancel(loop) -> None:  # type: ignore[no-untyped-def]
+    async def main() -> None:
+        server, port = await _origin(loop)
+        lookup = CountingLookup(loop)
+        lookup.gate = asyncio.Event()  # the lookup waits: the connect is in progress when cancelled
+        pool = _pool(loop, "localhost", port, lookup, connect_timeout=0.3)
+        task = loop.create_task(pool.connect())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.4)  # past the connect timeout: its timer was cancelled with the connect
+        assert task.cancelled() and pool.opened == 0
+        lookup.gate.set()
+        pool.close()
+        server.close()
+
+    _run(loop, main)
