@@ -13,6 +13,9 @@ cdef class FieldKinds:
 cdef class RequestIdFactory:
     cdef bytearray _digits
 
+    @cython.locals(digits=bytearray, at=Py_ssize_t, digit=int)
+    cpdef bytes next_id(self)
+
 
 cpdef list connection_tokens(bytes value)
 cpdef list upgrade_protocols(bytes value)

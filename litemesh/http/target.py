@@ -46,7 +46,7 @@ def split_target(target: bytes) -> tuple[bytes, bytes, bytes | None]:
             raise bad_request("invalid request target")
         if target[:1] != b"/":
             target = b"/" + target
-    question = target.find(b"?")
+    question = _find(target, 63)  # "?"
     if question < 0:
         return target, b"", authority
     return target[:question], target[question:], authority
@@ -67,11 +67,44 @@ _AMBIGUOUS = re.compile(rb"%2F|%5C|[\\;]")
 _MULTIPLE_SLASHES = re.compile(rb"//+")
 # either of the two above: the one scan a clean path (the common case) costs
 _ANY_WORK = re.compile(rb"[%;\\]|/[/.]")
+#: compiled, the scans below are C loops over the bytes; the pure build asks re and bytes.find
+_COMPILED = not __file__.endswith(".py")
+
+
+def _any_work(path: bytes) -> bool:
+    """``_ANY_WORK.search(path) is not None``: one C loop, compiled."""
+    if _COMPILED:
+        buf = path
+        end = len(path)
+        at = 0
+        while at < end:
+            byte = buf[at]
+            if byte == 37 or byte == 59 or byte == 92:  # % ; backslash
+                return True
+            if byte == 47 and at + 1 < end and (buf[at + 1] == 47 or buf[at + 1] == 46):  # // or /.
+                return True
+            at += 1
+        return False
+    return _ANY_WORK.search(path) is not None
+
+
+def _find(data: bytes, byte: int) -> int:
+    """``data.find(byte)``: one C loop, compiled."""
+    if _COMPILED:
+        buf = data
+        end = len(data)
+        at = 0
+        while at < end:
+            if buf[at] == byte:
+                return at
+            at += 1
+        return -1
+    return data.find(byte)
 
 
 def routing_paths(path: bytes, merge_slashes: bool = True) -> tuple[bytes, bytes | None]:
     """``(normalize_path(path), lenient_reading(...))`` with a single scan when there is nothing to do."""
-    if _ANY_WORK.search(path) is None:
+    if not _any_work(path):
         return path, None
     path = normalize_path(path, merge_slashes)
     return path, lenient_reading(path)
