@@ -3,6 +3,7 @@
 # without dictionary lookups.  The httptools callbacks stay Python-visible methods.
 cimport cython
 
+from litemesh.http.bytescan cimport blank_line_at, index_of
 from litemesh.http.headers cimport FieldKinds, connection_tokens, routing_host, valid_request_id
 
 cdef int _HEAD, _BODY, _CHUNKED, _SWITCHED
@@ -69,6 +70,7 @@ cdef class RequestReader:
     cdef object _extension_method
     cdef bint _fresh_parser
     cdef bint _http11
+    cdef bytes _head_bytes
 
     @cython.locals(pos=Py_ssize_t, end=Py_ssize_t, take=Py_ssize_t, cut=Py_ssize_t, state=int)
     cpdef feed(self, bytes data)
@@ -88,6 +90,8 @@ cdef class RequestReader:
     cdef _end_body(self)
     cdef _ended(self)
     cdef _note(self, object fault)
+    @cython.locals(name=bytes, value=bytes, kind=object)
+    cdef _field(self, tuple field)
     cdef _special_header(self, int kind, bytes name, bytes value)
     cdef _drop_connection_named(self, RequestHead head)
 
@@ -96,3 +100,9 @@ cdef bint _COMPILED
 
 @cython.locals(end=Py_ssize_t, at=Py_ssize_t, space=Py_ssize_t)
 cdef bint _ends_http11(const unsigned char* buf, bytes data)
+
+@cython.locals(buf="const unsigned char*", end=Py_ssize_t, pos=Py_ssize_t, eol=Py_ssize_t, colon=Py_ssize_t,
+               value=Py_ssize_t, fields=list)
+cpdef list field_lines(bytes head)
+
+cdef Py_ssize_t _blank_line(const unsigned char* buf, bytes data)

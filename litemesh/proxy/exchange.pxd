@@ -7,6 +7,7 @@ from litemesh.http.request cimport RequestHead
 from litemesh.http.target cimport routing_paths, split_target
 from litemesh.http.writer cimport chunk, date_header, join, status_line
 from litemesh.filters.context cimport RequestContext
+from litemesh.http.bytescan cimport index_of
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
 from litemesh.proxy.router cimport LocalReply, Route, RouteEntry, Router
 from litemesh.proxy.service cimport Service, Target

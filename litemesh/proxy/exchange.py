@@ -643,15 +643,13 @@ def _fields(head: bytes, start: int) -> list[tuple[bytes, bytes]]:
     return fields
 
 
-#: compiled, _index runs a C loop over the bytes; the pure build asks bytes.find, which is faster there
+#: compiled, _index is libc's memchr (bytescan.pxd); the pure build asks bytes.find
 _COMPILED = not __file__.endswith(".py")
 
 
 def _index(buf: bytes, head: bytes, byte: int, start: int, end: int) -> int:
     """Where ``byte`` first occurs in ``head[start:end]`` (``buf`` is ``head``), or ``end``."""
     if _COMPILED:
-        while start < end and buf[start] != byte:
-            start += 1
-        return start
+        return index_of(buf, byte, start, end)  # noqa: F821 - bytescan.pxd, compiled build only
     found = head.find(byte, start, end)
     return found if found >= 0 else end

@@ -2,6 +2,7 @@ cimport cython
 
 # Cython declarations for upstream.py (pure-Python mode).
 
+from litemesh.http.bytescan cimport blank_line_at
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
 from litemesh.proxy.pool cimport UpstreamPool
 from litemesh.proxy.deadline cimport Deadline
@@ -10,7 +11,6 @@ from litemesh.proxy.deadline cimport Deadline
 cdef Py_ssize_t MAX_RESPONSE_HEAD
 cdef bint _COMPILED
 
-@cython.locals(last=Py_ssize_t, at=Py_ssize_t)
 cdef Py_ssize_t _blank_line(const unsigned char* buf, bytes data)
 
 

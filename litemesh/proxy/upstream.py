@@ -310,11 +310,5 @@ _COMPILED = not __file__.endswith(".py")
 def _blank_line(buf: bytes, data: bytes) -> int:
     """Where the first CR LF CR LF of ``data`` begins (``buf`` is ``data``), or -1."""
     if _COMPILED:
-        last = len(data) - 3
-        at = 0
-        while at < last:
-            if buf[at] == 13 and buf[at + 1] == 10 and buf[at + 2] == 13 and buf[at + 3] == 10:
-                return at
-            at += 1
-        return -1
+        return blank_line_at(buf, 0, len(data))  # noqa: F821 - bytescan.pxd, compiled build only
     return data.find(b"\r\n\r\n")

@@ -9,8 +9,10 @@ Invariants, each a finding when broken:
   the concatenation of their pieces; after a protocol switch, the bytes handed over);
 * a completed request's body has exactly its Content-Length;
 * a message both the reader and plain llhttp complete has the same method, target and body (llhttp
-  decoding chunked bodies is the reference decoder), and a chunked body one of them accepts the
-  other does not reject unless a limit explains it.
+  decoding chunked bodies is the reference decoder), and the same end-to-end fields as llhttp's
+  field callbacks less the ones the gateway owns or Connection names (the reader reads field lines
+  off the validated head's bytes itself), and a chunked body one of them accepts the other does
+  not reject unless a limit explains it.
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ with instrumented:
     import httptools
 
     from litemesh.errors import GatewayError
-    from litemesh.http.request import ReaderLimits, RequestHandler, RequestHead, RequestReader
+    from litemesh.http.headers import connection_tokens
+    from litemesh.http.request import GATEWAY_OWNED_FIELDS, ReaderLimits, RequestHandler, RequestHead, RequestReader
 
 LIMITS = (
     ReaderLimits(),
@@ -101,34 +104,54 @@ class _Reference:
     """Plain llhttp over the whole stream: per completed message, (method, target, body)."""
 
     def __init__(self) -> None:
-        self.messages: list[tuple[bytes, bytes, bytes]] = []
+        self.messages: list[tuple[bytes, bytes]] = []
+        self.fields: list[list[tuple[bytes, bytes]]] = []  # per completed message
         self._target = b""
         self._body = b""
+        self._fields: list[tuple[bytes, bytes]] = []
+        self._in_body = False
 
     def on_message_begin(self) -> None:
-        self._target, self._body = b"", b""
+        self._target, self._body, self._fields, self._in_body = b"", b"", [], False
 
     def on_url(self, url: bytes) -> None:
         self._target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_body:  # (a chunked body's trailer fields come through here too)
+            self._fields.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._in_body = True
 
     def on_body(self, body: bytes) -> None:
         self._body += body
 
     def on_message_complete(self) -> None:
         self.messages.append((self._target, self._body))
+        self.fields.append(self._fields)
 
 
-def reference(stream: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
-    """The messages llhttp completes, and whether it stopped on an error."""
+def reference(stream: bytes) -> tuple[list[tuple[bytes, bytes]], bool, list[list[tuple[bytes, bytes]]]]:
+    """The messages llhttp completes, whether it stopped on an error, and each message's fields."""
     ref = _Reference()
     parser = httptools.HttpRequestParser(ref)
     try:
         parser.feed_data(stream)
     except httptools.HttpParserUpgrade:  # llhttp skips the body of such a request: not comparable
-        return ref.messages[:-1], False
+        return ref.messages[:-1], False, ref.fields
     except httptools.HttpParserError:
-        return ref.messages, True
-    return ref.messages, False
+        return ref.messages, True, ref.fields
+    return ref.messages, False, ref.fields
+
+
+def end_to_end(fields: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """llhttp's fields of a message as the reader forwards them: without the gateway's own, and
+    without those its Connection fields name (other than its options)."""
+    named = {token for name, value in fields if name.lower() == b"connection" for token in connection_tokens(value)}
+    named -= {b"close", b"keep-alive", b"upgrade"}
+    return [(name, value) for name, value in fields
+            if name.lower() not in GATEWAY_OWNED_FIELDS and name.lower() not in named]
 
 
 def completed(events: list[tuple]) -> list[tuple[RequestHead, bytes]]:
@@ -161,10 +184,11 @@ def check(data: bytes) -> None:
         if not head[_FIELD["chunked"]] and length >= 0:
             assert len(body) == length, (length, len(body))
     # plain llhttp as the reference, for the messages both complete
-    expected, failed = reference(stream)
-    for (head, body), (target, ref_body) in zip(done, expected):
+    expected, failed, ref_fields = reference(stream)
+    for (head, body), (target, ref_body), fields in zip(done, expected, ref_fields):
         assert head[_FIELD["target"]] == target, (head, target)
         assert body == ref_body, f"body differs from llhttp's: {body!r} vs {ref_body!r}"
+        assert list(head[_FIELD["headers"]]) == end_to_end(fields), (head, fields)
     errors = [e for e in whole if e[0] == "error"]
     k = len(done)  # the first message the reader did not complete
     if errors and k < len(expected) and errors[0][3] in _FRAMING_ERRORS:

@@ -9,6 +9,7 @@ import io
 import pathlib
 import tokenize
 
+import httptools
 import pytest
 
 import litemesh.http.headers as headers_module
@@ -903,3 +904,39 @@ def test_client_identity_headers_are_taken_out_of_the_forwarded_list():
                     b"Forwarded: for=2.2.2.2;proto=https\r\nX-Keep: 1\r\n\r\n")
     assert head.headers == [(b"X-Keep", b"1")]
     assert head.forwarded == b"for=1.1.1.1, for=2.2.2.2;proto=https"
+
+
+# -- field lines read off the validated head (no httptools callback per field) ---------------------
+class _LlhttpFields:
+    def __init__(self) -> None:
+        self.fields: list[tuple[bytes, bytes]] = []
+        self.complete = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
+
+
+@pytest.mark.parametrize("head", [
+    b"GET / HTTP/1.1\r\n\r\n",
+    b"GET /\r\n\r\n",
+    b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost:  a b  \r\nX:\r\nY: \t \r\nZ:\tz\t\r\n\r\n",
+    b"GET / HTTP/1.1\r\nA:b:c\r\nB: \x80\xff v\r\nC: x\r\nC: y\r\n\r\n",
+    b"POST /p?q HTTP/1.0\r\nContent-Length: 3\r\nConnection: keep-alive, X-A\r\nX-A: 1\r\n\r\n",
+])
+def test_field_lines_are_llhttps_fields(head):
+    from litemesh.http.request import field_lines
+
+    reference = _LlhttpFields()
+    parser = httptools.HttpRequestParser(reference)
+    parser.feed_data(head)
+    assert reference.complete
+    assert field_lines(head) == reference.fields
+
+
+def test_the_reader_has_no_callback_per_field():
+    """httptools calls only the callbacks its protocol object has: the reader reads the fields itself."""
+    assert not hasattr(RequestReader, "on_header")
