@@ -6,8 +6,12 @@ cdef class FieldKinds:
     cdef public dict table
     cdef public dict seen
     cdef public Py_ssize_t limit
+    cdef public bytes letters
+    cdef public Py_ssize_t longest
 
     cpdef object learn(self, bytes name)
+    @cython.locals(length=Py_ssize_t)
+    cpdef bint may_hold(self, bytes name)
 
 
 cdef class RequestIdFactory:

@@ -34,15 +34,28 @@ class FieldKinds:
 
     Peers repeat the same few spellings ("Content-Type"), so the hot path is one dict lookup
     (``seen.get(name, UNSEEN)``) instead of ``name.lower()`` and a lookup; ``learn`` fills it.
-    Names not in the table map to None.
+    Names not in the table map to None.  Most names need no lookup at all: ``letters`` has a 1 at
+    ``length * 256 + first byte (lower case)`` for the length and first letter of each name in the
+    table, so a name of ``longest`` bytes or more, or with a 0 there, is known to be none of them.
     """
 
-    __slots__ = ("table", "seen", "limit")
+    __slots__ = ("table", "seen", "limit", "letters", "longest")
 
     def __init__(self, table: dict[bytes, int], limit: int = 4096) -> None:
         self.table = table
         self.seen: dict[bytes, int | None] = {}
         self.limit = limit
+        self.longest = max((len(name) for name in table), default=0) + 1
+        letters = bytearray(self.longest * 256)
+        for name in table:
+            if name:  # (an empty name, as a request-id field turned off, matches no field)
+                letters[len(name) * 256 + name[0]] = 1  # (the table's names are lower case)
+        self.letters = bytes(letters)
+
+    def may_hold(self, name: bytes) -> bool:
+        """False if ``name`` (any case) is certainly not in the table."""
+        length = len(name)
+        return 0 < length < self.longest and self.letters[length * 256 + (name[0] | 0x20)] == 1
 
     def learn(self, name: bytes) -> int | None:
         kind = self.table.get(name.lower())

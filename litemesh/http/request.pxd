@@ -90,7 +90,7 @@ cdef class RequestReader:
     cdef _end_body(self)
     cdef _ended(self)
     cdef _note(self, object fault)
-    @cython.locals(name=bytes, value=bytes, kind=object)
+    @cython.locals(name=bytes, value=bytes, kind=object, special=FieldKinds)
     cdef _field(self, tuple field)
     cdef _special_header(self, int kind, bytes name, bytes value)
     cdef _drop_connection_named(self, RequestHead head)

@@ -488,9 +488,13 @@ class RequestReader:
             return
         if self._header_bytes > self._limits.max_header_size:
             self._note(_too_large("header fields too large"))
-        kind = self._special.seen.get(name, UNSEEN)
-        if kind is UNSEEN:
-            kind = self._special.learn(name)
+        special = self._special
+        if not special.may_hold(name):  # most names: known end-to-end by their length and first letter
+            kind = None
+        else:
+            kind = special.seen.get(name, UNSEEN)
+            if kind is UNSEEN:
+                kind = special.learn(name)
         if kind is None:
             self._head.headers.append(field)
         elif kind:

@@ -53,11 +53,9 @@ _RESPONSE_SPECIAL = {
     b"proxy-authenticate": _DROP, b"proxy-authorization": _DROP, b"date": _DATE,
 }
 _RESPONSE_KINDS = FieldKinds(_RESPONSE_SPECIAL)
-#: 1 at [length * 256 + letter] for the length and (lower-case) first letter of each name above: a
-#: field line whose name has no match here is passed on without looking at its name
-_LONGEST_SPECIAL = max(len(name) for name in _RESPONSE_SPECIAL) + 1
-_FIRST_LETTERS = bytes(int(any(len(name) == length and name[0] == letter for name in _RESPONSE_SPECIAL))
-                       for length in range(_LONGEST_SPECIAL) for letter in range(256))
+#: only a field line whose name has the length and first letter of one above is looked at (FieldKinds)
+_LONGEST_SPECIAL = _RESPONSE_KINDS.longest
+_FIRST_LETTERS = _RESPONSE_KINDS.letters
 log = logging.getLogger("litemesh.upstream")
 _NOT_FOUND = ClientError(404, "not_found", "no route matches the request")
 _AMBIGUOUS_PATH = ClientError(400, "bad_request", "ambiguous path: a backend may read it as another route")

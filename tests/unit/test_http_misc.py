@@ -648,3 +648,25 @@ def test_routing_paths_scan_finds_every_spelling_that_needs_work():
                                            (b"http://h/x?y", b"?y")])
 def test_split_target_cuts_the_query_at_the_first_question_mark(target, query):
     assert split_target(target)[1] == query
+
+
+def test_field_kinds_never_skip_a_name_of_the_table():
+    """may_hold (length and first letter) only ever rules out names that are not in the table."""
+    import random
+    import string
+
+    from litemesh.http.headers import FieldKinds
+
+    table = {b"host": 1, b"content-length": 2, b"x-request-id": 3, b"te": 4, b"": 5}
+    kinds = FieldKinds(table)
+    for name in table:
+        if name:
+            for spelling in (name, name.upper(), name.title()):
+                assert kinds.may_hold(spelling)
+    rng = random.Random(7)
+    alphabet = (string.ascii_letters + string.digits + "-_!#$%&'*+.^`|~").encode()
+    for _ in range(20_000):
+        name = bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 20)))
+        if not kinds.may_hold(name):
+            assert name.lower() not in table
+    assert not kinds.may_hold(b"") and not kinds.may_hold(b"x" * 64)
