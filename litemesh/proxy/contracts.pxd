@@ -1,6 +1,7 @@
 # Cython declarations for contracts.py: the interfaces between the compiled modules.
 
 from litemesh.http.request cimport RequestHandler
+from litemesh.proxy.deadline cimport TimerWheel
 from litemesh.proxy.snapshot cimport Snapshot
 
 cdef class ResponseHandler
@@ -8,6 +9,7 @@ cdef class ResponseHandler
 cdef class ProxyState:
     cdef public object loop
     cdef public object clock
+    cdef public TimerWheel wheel
     cdef public Snapshot snapshot
     cdef public object metrics
     cdef public object new_request_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..http.request import RequestHandler
+from .deadline import TimerWheel
 
 if TYPE_CHECKING:
     from ..errors import GatewayError
@@ -22,13 +23,14 @@ class ProxyState:
     reload takes effect), the worker's shared-memory metrics slot (None in a single process), request
     ids and the count of requests answered.  The server's ``WorkerState`` extends it."""
 
-    __slots__ = ("loop", "clock", "snapshot", "metrics", "new_request_id", "requests")
+    __slots__ = ("loop", "clock", "wheel", "snapshot", "metrics", "new_request_id", "requests")
 
     def __init__(self, loop: Any, snapshot: "Snapshot", metrics: Any, new_request_id: Any) -> None:
         self.loop = loop
         # loop.time, bound once for every connection of the worker: calling it costs a third of
         # looking the method up on the loop each time, and no connection holds a bound method of its own
         self.clock = loop.time
+        self.wheel = TimerWheel(loop, self.clock)  # the client connections' deadlines
         self.snapshot = snapshot
         self.metrics = metrics
         self.new_request_id = new_request_id  # () -> bytes

@@ -1,8 +1,11 @@
 # Cython declarations for pool.py (pure-Python mode).
 
+from litemesh.proxy.deadline cimport TimerWheel
+
 cdef class UpstreamPool:
     cdef public object loop
     cdef public object clock
+    cdef public TimerWheel wheel
     cdef public str host
     cdef public int port
     cdef public Py_ssize_t max_idle

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.units import is_ip_literal
 from ..errors import UpstreamError
+from .deadline import TimerWheel
 from .resolve import DEFAULT_RESOLVE_INTERVAL, HostResolver
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 
 class UpstreamPool:
-    __slots__ = ("loop", "clock", "host", "port", "max_idle", "idle_timeout", "max_requests", "connect_timeout",
+    __slots__ = ("loop", "clock", "wheel", "host", "port", "max_idle", "idle_timeout", "max_requests", "connect_timeout",
                  "idle", "_sweep", "opened", "closed", "resolver")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, *, max_idle: int = 1024,
@@ -33,6 +34,7 @@ class UpstreamPool:
                  resolve_interval: float = DEFAULT_RESOLVE_INTERVAL, service: str = "") -> None:
         self.loop = loop
         self.clock = loop.time  # (bound once: the pool's connections and their deadlines share it)
+        self.wheel = TimerWheel(loop, self.clock)  # the deadlines of the pool's connections
         self.host = host
         self.port = port
         self.max_idle = max_idle

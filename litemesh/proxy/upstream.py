@@ -55,7 +55,7 @@ class UpstreamConnection:
         self._complete = False
         self._keep = False
         self._broken = False
-        self._deadline = Deadline(pool.loop, self._on_timeout, pool.clock)
+        self._deadline = Deadline(pool.wheel, self._on_timeout)
         self._read_timeout = 60.0
         self._write_timeout = 60.0
         self._writing_paused = False

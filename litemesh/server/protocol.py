@@ -63,7 +63,7 @@ class DownstreamProtocol(Downstream):
         self.identity_fields = None
         self.tunnel: UpstreamConnection | None = None
         self._pause_mask = 0
-        self._deadline = Deadline(self.loop, self._on_timeout, state.clock)
+        self._deadline = Deadline(state.wheel, self._on_timeout)
         self._reader_failed = False
         self._in_head_timer = False
 

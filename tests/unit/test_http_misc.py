@@ -18,7 +18,7 @@ from litemesh.http.headers import (
 from litemesh.http.target import lenient_reading, normalize_path, routing_paths, split_target
 from litemesh.proxy.router import pattern_segments
 from litemesh.proxy.service import RoundRobin, Target, smooth_weighted_order
-from litemesh.proxy.deadline import Deadline
+from litemesh.proxy.deadline import SLOT_SECONDS as RESOLUTION, Deadline, TimerWheel
 
 
 def assert_400(func, *args):
@@ -504,7 +504,12 @@ class Fired:
 def _deadline() -> tuple[VirtualLoop, Fired, Deadline, float]:
     loop = VirtualLoop()
     fired = Fired(loop)
-    return loop, fired, Deadline(loop, fired), loop.time()  # type: ignore[arg-type]
+    return loop, fired, Deadline(TimerWheel(loop), fired), loop.time()  # type: ignore[arg-type]
+
+
+def _at(time: float) -> object:
+    """A firing time for a deadline due at ``time``: never before it, at most one slot after."""
+    return pytest.approx(time + RESOLUTION / 2, abs=RESOLUTION / 2 + 1e-9)
 
 
 def test_deadline_fires_once_after_delay():
@@ -513,7 +518,7 @@ def test_deadline_fires_once_after_delay():
     loop.advance(0.049)
     assert fired.times == []
     loop.advance(1.0)
-    assert fired.times == [start + 0.05]
+    assert fired.times == [_at(start + 0.05)]
 
 
 def test_deadline_set_later_postpones():
@@ -524,8 +529,8 @@ def test_deadline_set_later_postpones():
     loop.advance(0.06)  # 0.09: past the first time, before the second
     assert fired.times == []
     loop.advance(1.0)
-    assert fired.times == [pytest.approx(start + 0.13)]
-    assert len(loop.timers) == 0  # the early timer re-armed itself once, then fired
+    assert fired.times == [_at(start + 0.13)]
+    assert loop.pending() == []  # the wheel's timer went off twice (the early slot, then the late), then stopped
 
 
 def test_deadline_clear_prevents_firing_and_can_rearm():
@@ -537,7 +542,7 @@ def test_deadline_clear_prevents_firing_and_can_rearm():
     start = loop.time()
     deadline.set(0.03)
     loop.advance(1.0)
-    assert fired.times == [pytest.approx(start + 0.03)]
+    assert fired.times == [_at(start + 0.03)]
 
 
 def test_deadline_clear_then_set_later_before_old_timer():
@@ -548,25 +553,26 @@ def test_deadline_clear_then_set_later_before_old_timer():
     loop.advance(0.05)
     assert fired.times == []
     loop.advance(1.0)
-    assert fired.times == [pytest.approx(start + 0.08)]
+    assert fired.times == [_at(start + 0.08)]
 
 
-def test_deadline_set_earlier_reschedules():
+def test_deadline_set_earlier_moves_to_an_earlier_slot():
     loop, fired, deadline, start = _deadline()
     deadline.set(2.0)
     deadline.set(0.03)
     loop.advance(0.5)
-    assert fired.times == [pytest.approx(start + 0.03)]
-    assert deadline._handle is None and loop.pending() == []  # the 2 s timer was cancelled
+    assert fired.times == [_at(start + 0.03)]
+    loop.advance(2.0)  # the 2 s slot still held the deadline: it is stale there and fires nothing
+    assert fired.times == [_at(start + 0.03)] and loop.pending() == []
 
 
-def test_deadline_cancel():
+def test_deadline_cancel_lets_go_of_the_owner():
     loop, fired, deadline, _ = _deadline()
     deadline.set(0.03)
     deadline.cancel()
+    assert deadline._callback is None  # the wheel's stale entry holds the deadline, not its owner
     loop.advance(1.0)
-    assert fired.times == []
-    assert deadline._handle is None and loop.pending() == []
+    assert fired.times == [] and loop.pending() == []
 
 
 def test_deadline_repeated_refresh_fires_once():
@@ -577,15 +583,38 @@ def test_deadline_repeated_refresh_fires_once():
     assert fired.times == []
     last_set = loop.time() - 0.01
     loop.advance(1.0)
-    assert fired.times == [pytest.approx(last_set + 0.05)]
+    assert fired.times == [_at(last_set + 0.05)]
+
+
+def test_one_wheel_timer_for_many_deadlines():
+    """10,000 idle connections' deadlines: one loop timer armed, each fires once in time order."""
+    loop = VirtualLoop()
+    wheel = TimerWheel(loop)  # type: ignore[arg-type]
+    start = loop.time()
+    fired: list[tuple[int, float]] = []
+    deadlines = []
+    for index in range(10_000):
+        deadline = Deadline(wheel, lambda index=index: fired.append((index, loop.time())))
+        deadline.set(1.0 + (index % 500) * 0.002)
+        deadlines.append(deadline)
+    assert len(loop.pending()) == 1 and len(wheel) == 10_000
+    for deadline in deadlines[::2]:
+        deadline.set(5.0)  # refreshed: later, so nothing moves now
+    assert len(wheel) == 10_000
+    loop.advance(3.0)
+    assert sorted(index for index, _ in fired) == list(range(1, 10_000, 2))
+    assert all(start + 1.0 + (index % 500) * 0.002 <= at <= start + 1.0 + (index % 500) * 0.002 + RESOLUTION + 1e-9
+               for index, at in fired)
+    loop.advance(10.0)
+    assert len(fired) == 10_000 and loop.pending() == [] and len(wheel) == 0
 
 
 def test_deadline_on_a_real_loop():
-    """One run on a real event loop: Deadline works with asyncio's own timers (bounded waits only)."""
+    """One run on a real event loop: the wheel works with asyncio's own timers (bounded waits only)."""
     async def main() -> None:
         loop = asyncio.get_running_loop()
         done = loop.create_future()
-        deadline = Deadline(loop, lambda: done.set_result(loop.time()))
+        deadline = Deadline(TimerWheel(loop), lambda: done.set_result(loop.time()))
         start = loop.time()
         deadline.set(0.02)
         deadline.set(0.05)
