@@ -398,6 +398,7 @@ class _AdminConnection(asyncio.Protocol, RequestHandler):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self.reading_done = True
+        self.reader.close()
         self._cancel_timer()
         self.queue.clear()
         if self.busy is not None:

@@ -47,9 +47,19 @@ cdef class RequestHandler:
     cpdef on_request_upgrade(self, bytes rest)
 
 
+cdef class RequestReader
+
+
+cdef class ParserEvents:
+    cdef public object parser
+    cdef public RequestReader reader
+
+
 cdef class RequestReader:
     cdef RequestHandler _handler
+    cdef ParserEvents _events
     cdef object _parser
+    cdef bint _clean
     cdef ReaderLimits _limits
     cdef FieldKinds _special
     cdef RequestHead _head
@@ -72,8 +82,21 @@ cdef class RequestReader:
     cdef bint _http11
     cdef bytes _head_bytes
 
-    @cython.locals(pos=Py_ssize_t, end=Py_ssize_t, take=Py_ssize_t, cut=Py_ssize_t, state=int)
     cpdef feed(self, bytes data)
+    cpdef close(self)
+    @cython.locals(idle=list, events=ParserEvents)
+    cdef _take_parser(self)
+    @cython.locals(idle=list, events=ParserEvents)
+    cdef _release_parser(self)
+    @cython.locals(events=ParserEvents)
+    cdef _drop_parser(self)
+    @cython.locals(pos=Py_ssize_t, end=Py_ssize_t, take=Py_ssize_t, cut=Py_ssize_t, state=int)
+    cdef _feed(self, bytes data)
+    cpdef on_message_begin(self)
+    cpdef on_url(self, bytes url)
+    cpdef on_headers_complete(self)
+    cpdef on_body(self, bytes body)
+    cpdef on_message_complete(self)
     @cython.locals(have=Py_ssize_t, cut=Py_ssize_t, end=Py_ssize_t, total=Py_ssize_t)
     cdef Py_ssize_t _feed_head(self, bytes data, Py_ssize_t pos) except -1
     @cython.locals(have=Py_ssize_t, length=Py_ssize_t, found=Py_ssize_t)

@@ -200,6 +200,44 @@ _PARSE_ERRORS = (
 )
 
 
+#: parsers kept for the next request of any connection (a worker reads this many heads at once at most
+#: before it makes new ones)
+PARSER_POOL_SIZE = 256
+
+
+class ParserEvents:
+    """An llhttp request parser with the object httptools reports its events to, kept in a pool.
+
+    A reader takes one for each request and gives it back when the request ended and the parser is
+    clean (ready for any connection's next message): an idle keep-alive connection holds no parser,
+    which with its callbacks bound is the largest thing it would hold (~0.8 KiB).
+    """
+
+    __slots__ = ("parser", "reader")
+
+    def __init__(self) -> None:
+        self.reader: RequestReader | None = None  # the reader using the parser now
+        self.parser = httptools.HttpRequestParser(self)
+
+    def on_message_begin(self) -> None:
+        self.reader.on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        self.reader.on_url(url)
+
+    def on_headers_complete(self) -> None:
+        self.reader.on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self.reader.on_body(body)
+
+    def on_message_complete(self) -> None:
+        self.reader.on_message_complete()
+
+
+_idle_parsers: list[ParserEvents] = []
+
+
 # what the reader expects next; _SWITCHED: nothing more (a protocol switch, or a request after which
 # the connection closes: what follows it is never parsed, as llhttp refuses it)
 _HEAD, _BODY, _CHUNKED, _SWITCHED = 0, 1, 2, 3
@@ -209,7 +247,7 @@ class RequestReader:
     """Frames the byte stream into requests; httptools validates heads and parses Content-Length bodies."""
 
     __slots__ = (
-        "_handler", "_parser", "_limits", "_special", "_head", "_fault", "_header_count", "_header_bytes",
+        "_handler", "_events", "_parser", "_clean", "_limits", "_special", "_head", "_fault", "_header_count", "_header_bytes",
         "_body_bytes", "_max_head", "_max_line", "_max_target", "_state", "_have", "_parts", "_tail", "_line",
         "_remaining", "_chunked", "_extension_method", "_fresh_parser", "_http11", "_head_bytes",
     )
@@ -217,7 +255,10 @@ class RequestReader:
     def __init__(self, handler: RequestHandler, limits: ReaderLimits | None = None,
                  request_id_header: bytes = b"x-request-id") -> None:
         self._handler = handler
-        self._parser = httptools.HttpRequestParser(self)
+        # the parser of the request being read (none between requests: see ParserEvents)
+        self._events: ParserEvents | None = None
+        self._parser: httptools.HttpRequestParser | None = None
+        self._clean = False  # the request ended and the parser is ready for another message
         self._limits = limits or ReaderLimits()
         self._special = _field_kinds(request_id_header.lower())
         self._head: RequestHead | None = None
@@ -251,6 +292,39 @@ class RequestReader:
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; raises :class:`ClientError` on any violation."""
+        self._feed(data)
+        if self._clean and self._state == _HEAD and not self._have:
+            self._release_parser()  # between requests: the connection holds no parser
+
+    def close(self) -> None:
+        """The connection is gone: let go of the parser (it may be amid a message: never reused)."""
+        self._drop_parser()
+
+    # -- parsers (see ParserEvents) ---------------------------------------------------------------
+    def _take_parser(self) -> None:
+        idle = _idle_parsers  # (compiled: a typed list, so pop is a C call)
+        events = idle.pop() if idle else ParserEvents()
+        events.reader = self
+        self._events = events
+        self._parser = events.parser
+
+    def _release_parser(self) -> None:
+        """Back to the pool: the request ended cleanly, llhttp waits for the start of a message."""
+        events = self._events
+        self._drop_parser()
+        idle = _idle_parsers
+        if events is not None and len(idle) < PARSER_POOL_SIZE:
+            idle.append(events)
+
+    def _drop_parser(self) -> None:
+        events = self._events
+        if events is not None:
+            events.reader = None
+        self._events = None
+        self._parser = None
+        self._clean = False
+
+    def _feed(self, data: bytes) -> None:
         if self._state == _HEAD and not self._have and not self._fresh_parser:
             # the common case: one read, one head within the limits (the checks _feed_head makes)
             cut = _blank_line(data, data) + 4  # (3 when there is none)
@@ -260,6 +334,8 @@ class RequestReader:
                 # per call); only " HTTP/1.1" counts, anything else is asked as before.
                 self._http11 = _ends_http11(data, data)
                 self._head_bytes = data
+                if self._parser is None:
+                    self._take_parser()
                 try:
                     self._parser.feed_data(data)
                     return
@@ -371,9 +447,11 @@ class RequestReader:
     def _parse_head(self, piece: bytes, head: bytes, data: bytes, cut: int) -> None:
         """Feed ``piece`` (the end of ``head`` so far) to llhttp; ``cut`` is where the head ends in
         ``data`` (-1: not yet)."""
-        if self._fresh_parser:
-            self._parser = httptools.HttpRequestParser(self)
+        if self._fresh_parser:  # the last parser stopped amid a message: a clean one for this head
+            self._drop_parser()
             self._fresh_parser = False
+        if self._parser is None:
+            self._take_parser()
         if self._extension_method is _PENDING:  # an unknown method whose name has not ended yet
             self._parse_with_stand_in(head or b"".join(self._parts), data, cut)
             return
@@ -409,7 +487,8 @@ class RequestReader:
         method = head[start:space]
         if _METHOD_TOKEN.fullmatch(method) is None:
             raise bad_request("invalid request method")
-        self._parser = httptools.HttpRequestParser(self)
+        self._drop_parser()  # (it stopped on the method: a clean one for the head with the stand-in)
+        self._take_parser()
         self._extension_method = method
         rewritten = head[:start] + _STAND_IN_METHOD + head[space:]
         self._parse_head(rewritten, rewritten, data, cut)
@@ -466,6 +545,7 @@ class RequestReader:
     # httptools may hand over a field earlier or later depending on where a read ended.
 
     def on_message_begin(self) -> None:
+        self._clean = False
         self._head = RequestHead()
         self._header_count = 0
         self._header_bytes = 0
@@ -622,9 +702,11 @@ class RequestReader:
         if self._state == _HEAD:  # a request without a body: llhttp ends it with its head
             if not self._head.keep_alive:
                 self._state = _SWITCHED
+            self._clean = True  # (llhttp ended the message: it waits for the next one)
             self._ended()
         elif self._state == _BODY and not self._fresh_parser:  # the last Content-Length byte
             self._state = _HEAD if self._head.keep_alive else _SWITCHED
+            self._clean = True
             self._ended()
         # otherwise the body is framed here (chunked, or after an upgrade head): _end_body ends it
 

@@ -126,6 +126,7 @@ class DownstreamProtocol(Downstream):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self._deadline.cancel()
+        self.reader.close()
         self.state.connections.discard(self)
         if self.state.metrics is not None:
             self.state.metrics.connection_closed()

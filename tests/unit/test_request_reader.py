@@ -940,3 +940,52 @@ def test_field_lines_are_llhttps_fields(head):
 def test_the_reader_has_no_callback_per_field():
     """httptools calls only the callbacks its protocol object has: the reader reads the fields itself."""
     assert not hasattr(RequestReader, "on_header")
+
+
+# -- parsers are pooled: an idle connection holds none ------------------------------------------------
+@pytest.fixture
+def parser_pool():
+    from litemesh.http import request
+
+    saved = list(request._idle_parsers)
+    request._idle_parsers.clear()
+    yield request._idle_parsers
+    request._idle_parsers[:] = saved
+
+
+GET_A = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+
+
+def test_a_reader_gives_its_parser_back_between_requests(parser_pool):
+    first, second = Recorder(), Recorder()
+    reader_one, reader_two = RequestReader(first), RequestReader(second)
+    reader_one.feed(GET_A)
+    assert len(parser_pool) == 1  # the request ended: its parser waits for any connection
+    reader_two.feed(GET_A[:10])  # a head arriving: the parser is this reader's until its request ends
+    assert len(parser_pool) == 0
+    reader_two.feed(GET_A[10:])
+    assert len(parser_pool) == 1
+    reader_one.feed(GET_A + GET_A)  # pipelined: one parser for both
+    assert len(parser_pool) == 1
+    assert [h.target for h in first.heads] == [b"/a"] * 3 and [h.target for h in second.heads] == [b"/a"]
+
+
+def test_a_parser_amid_a_message_is_never_pooled(parser_pool):
+    reader = RequestReader(Recorder())
+    reader.feed(b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab")
+    reader.close()  # the client left mid-body
+    assert len(parser_pool) == 0
+    chunked = Recorder()
+    reader = RequestReader(chunked)
+    reader.feed(b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+    assert chunked.summary()[-2:] == [("body", b"abc"), ("end",)]
+    assert len(parser_pool) == 0  # llhttp saw only the head of a chunked request: not clean
+    reader.feed(GET_A)  # the next head gets a clean parser, which goes back to the pool
+    assert len(parser_pool) == 1 and [h.target for h in chunked.heads] == [b"/c", b"/a"]
+
+
+def test_a_request_after_which_the_connection_closes_keeps_its_parser(parser_pool):
+    recorder = Recorder()
+    reader = RequestReader(recorder)
+    reader.feed(b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+    assert len(parser_pool) == 0 and recorder.summary()[-1] == ("end",)
