@@ -43,6 +43,10 @@ class WorkerMetrics:
         ``duration`` in seconds (negative or NaN counts as 0) goes to the histogram and, rounded
         to microseconds, to its sum; byte counts are clamped to [0, 2**63-1].
         """
+    def record(self, route: int, status: int, duration: float, bytes_in: int, bytes_out: int) -> None:
+        """``request`` for numbers that fit a C long long (the compiled exchange's C call)."""
+    def inflight_add(self, target: int, delta: int) -> None:
+        """Add ``delta`` to target ``target``'s in-flight count (the compiled exchange's C call)."""
     def connection_opened(self) -> None:
         """One more active connection and one more accepted."""
     def connection_closed(self) -> None:

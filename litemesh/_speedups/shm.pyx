@@ -81,21 +81,10 @@ def accumulate(buf, Py_ssize_t offset, acc, Py_ssize_t start, Py_ssize_t count) 
 
 
 cdef class WorkerMetrics:
-    """The writer of one worker slot (see ``shm.pyi`` for the method contracts)."""
+    """The writer of one worker slot (see ``shm.pyi`` for the method contracts; fields in shm.pxd).
 
-    cdef Py_buffer _view
-    cdef bint _held
-    cdef readonly Py_ssize_t index
-    cdef int64_t *_active
-    cdef uint64_t *_accepted
-    cdef uint64_t *_sum
-    cdef uint64_t *_count
-    cdef uint64_t *_buckets
-    cdef int64_t *_own
-    cdef int64_t *_shared
-    cdef uint64_t *_routes
-    cdef double *_bounds
-    cdef Py_ssize_t _nbounds, _nroutes, _ntargets, _route_words, _class0, _last_class, _bytes_in, _bytes_out
+    Compiled callers (the exchange) use ``record`` and ``inflight_add``, C calls with C numbers;
+    ``request``, ``inflight_begin`` and ``inflight_end`` take any Python int and clamp it first."""
 
     def __cinit__(self):
         self._held = False
@@ -146,24 +135,30 @@ cdef class WorkerMetrics:
             self._bounds = NULL
 
     def request(self, route, status, double duration, bytes_in, bytes_out) -> None:
-        cdef long long r, cls, nin, nout
+        if self._held:
+            self.record(_clamp(route, -1, self._nroutes), _clamp(status, 0, 1000), duration,
+                        _clamp(bytes_in, 0, INT64_MAX), _clamp(bytes_out, 0, INT64_MAX))
+
+    cpdef void record(self, long long route, long long status, double duration, long long bytes_in,
+                      long long bytes_out) noexcept:
+        """Count one finished request (C numbers: the compiled exchange's call)."""
+        cdef long long cls
         cdef uint64_t *rec
         cdef double micros
         cdef Py_ssize_t b = 0
         if not self._held:
             return
-        r = _clamp(route, -1, self._nroutes)
-        if r < 0 or r >= self._nroutes:
-            r = 0
-        cls = _clamp(status, 0, 1000) // 100 - 1
+        if route < 0 or route >= self._nroutes:
+            route = 0
+        if status < 0:
+            status = 0
+        cls = (status if status <= 1000 else 1000) // 100 - 1
         if cls < 0 or cls > self._last_class:
             cls = self._last_class
-        nin = _clamp(bytes_in, 0, INT64_MAX)
-        nout = _clamp(bytes_out, 0, INT64_MAX)
-        rec = self._routes + r * self._route_words
+        rec = self._routes + route * self._route_words
         lm_relaxed_add_u64(rec + self._class0 + cls, 1)
-        lm_relaxed_add_u64(rec + self._bytes_in, <uint64_t>nin)
-        lm_relaxed_add_u64(rec + self._bytes_out, <uint64_t>nout)
+        lm_relaxed_add_u64(rec + self._bytes_in, <uint64_t>(bytes_in if bytes_in > 0 else 0))
+        lm_relaxed_add_u64(rec + self._bytes_out, <uint64_t>(bytes_out if bytes_out > 0 else 0))
         if not duration >= 0.0:  # negative or NaN
             duration = 0.0
         micros = duration * 1e6
@@ -185,20 +180,18 @@ cdef class WorkerMetrics:
             lm_relaxed_add_i64(self._active, -1)
 
     def inflight_begin(self, target) -> None:
-        self._inflight_add(target, 1)
+        if self._held:
+            self.inflight_add(_clamp(target, -1, self._ntargets), 1)
 
     def inflight_end(self, target) -> None:
-        self._inflight_add(target, -1)
+        if self._held:
+            self.inflight_add(_clamp(target, -1, self._ntargets), -1)
 
-    cdef inline int _inflight_add(self, object target, int64_t delta) except -1:
-        cdef long long t
-        if not self._held:
-            return 0
-        t = _clamp(target, -1, self._ntargets)
-        if 0 <= t < self._ntargets:
-            lm_atomic_add_i64(self._shared + t, delta)
-            lm_relaxed_add_i64(self._own + t, delta)
-        return 0
+    cpdef void inflight_add(self, long long target, long long delta) noexcept:
+        """Add ``delta`` to target ``target``'s in-flight count, shared and own (C numbers)."""
+        if self._held and 0 <= target < self._ntargets:
+            lm_atomic_add_i64(self._shared + target, delta)
+            lm_relaxed_add_i64(self._own + target, delta)
 
     def inflight(self, target) -> int:
         cdef long long t

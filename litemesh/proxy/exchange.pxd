@@ -6,6 +6,7 @@ from litemesh.http.headers cimport connection_named, connection_tokens, routing_
 from litemesh.http.request cimport RequestHead
 from litemesh.http.target cimport routing_paths, split_target
 from litemesh.http.writer cimport chunk, date_header, join, status_line
+from litemesh._speedups.shm cimport WorkerMetrics
 from litemesh.filters.context cimport RequestContext
 from litemesh.http.bytescan cimport index_of
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
@@ -61,6 +62,7 @@ cdef class Exchange(ResponseHandler):
     @cython.locals(router=Router, methods=dict)
     cdef object _route(self)
     cdef _keep_allowed_upgrades(self, frozenset allowed)
+    @cython.locals(metrics=WorkerMetrics, target=Target, service=Service)
     cdef _forward(self, Route route)
     cdef _connect_or_reuse(self)
     cdef _attach(self, UpstreamConnection upstream)
@@ -93,6 +95,7 @@ cdef class Exchange(ResponseHandler):
     cdef _settle_unread_body(self)
     cdef _finished(self)
     cpdef abort(self)
+    @cython.locals(metrics=WorkerMetrics, entry=RouteEntry)
     cdef _account(self)
 
 

@@ -200,7 +200,7 @@ class Exchange(ResponseHandler):
         metrics = self.conn.state.metrics
         if metrics is not None and target.inflight_slot >= 0:
             self.inflight_slot = target.inflight_slot
-            metrics.inflight_begin(target.inflight_slot)
+            metrics.inflight_add(target.inflight_slot, 1)
         self.read_timeout = service.read_timeout
         self.write_timeout = service.write_timeout
         head = self.head
@@ -623,11 +623,11 @@ class Exchange(ResponseHandler):
         metrics = self.conn.state.metrics
         if metrics is not None:
             if self.inflight_slot >= 0:
-                metrics.inflight_end(self.inflight_slot)
+                metrics.inflight_add(self.inflight_slot, -1)
                 self.inflight_slot = -1
             entry = self.entry
-            metrics.request(entry.route.metric_slot if entry is not None else 0, self.status,
-                            self.conn.state.clock() - self.started, self.bytes_in, self.bytes_out)
+            metrics.record(entry.route.metric_slot if entry is not None else 0, self.status,
+                           self.conn.state.clock() - self.started, self.bytes_in, self.bytes_out)
         self.started = -1.0
 
 

@@ -136,6 +136,12 @@ class WorkerMetrics:
         if s is not None:
             s[self._active] = _signed(s[self._active] - 1)
 
+    #: the compiled twin's C entry points for the compiled exchange; here the same methods
+    record = request
+
+    def inflight_add(self, target: int, delta: int) -> None:
+        self._inflight_add(target, delta)
+
     def inflight_begin(self, target: int) -> None:
         self._inflight_add(target, 1)
 

@@ -612,3 +612,22 @@ def test_prometheus_output_parses_and_histogram_is_cumulative(impl, segment, wri
     assert get("litemesh_request_duration_seconds_sum") == pytest.approx(sum(durations) + 0.002)
     with pytest.raises(ValueError):
         render(segment, {}, {}, {"bad name": 1.0})
+
+
+def test_record_and_inflight_add_count_as_request_and_inflight_begin_end(impl, segment, writer):
+    """The compiled exchange's C entry points write what the Python-facing methods write."""
+    metrics = writer(impl, 0)
+    metrics.request(1, 200, 0.01, 10, 20)
+    metrics.request(3, 503, 0.2, 0, 7)
+    metrics.inflight_begin(2)
+    by_request = decode(segment, 0)
+    by_request_inflight = shared_inflight(segment)
+    metrics.inflight_end(2)
+    other = writer(impl, 1)
+    other.record(1, 200, 0.01, 10, 20)
+    other.record(3, 503, 0.2, 0, 7)
+    other.inflight_add(2, 1)
+    assert decode(segment, 1) == by_request and shared_inflight(segment) == by_request_inflight
+    other.record(-5, 99_999, -1.0, -1, -1)  # out of range: counted as "no route", last class, 0 bytes
+    other.inflight_add(99, 1)  # no such target: ignored
+    assert segment.totals().route(0)[0][-1] == 1 and shared_inflight(segment) == by_request_inflight
