@@ -754,31 +754,43 @@ def _ends_http11(buf: bytes, data: bytes) -> bool:
 def field_lines(head: bytes) -> list[tuple[bytes, bytes]]:
     """The field lines of a request head llhttp validated (request line to blank line; empty lines
     before the request line allowed), as llhttp reports them: ``(name, value)``, the value without
-    its leading whitespace (llhttp keeps the trailing one).  Compiled, C loops over the bytes."""
+    its leading whitespace (llhttp keeps the trailing one).  Compiled, C loops over the bytes.
+
+    A request line that ends in a bare LF is an HTTP/0.9 one to llhttp, which ends the head right
+    there: no fields (what follows, in ``head``, is not the head's).  Every other line up to the
+    blank line is a field line llhttp accepted, so it has a colon; should one not have any, the
+    fields end before it, whatever the build."""
     fields = []
     end = len(head) - 2  # the blank line's CRLF
-    pos = 0
     if _COMPILED:
         buf = head
+        pos = 0
         while pos < end and (buf[pos] == 13 or buf[pos] == 10):
             pos += 1
-        while pos < end and buf[pos] != 13:  # the request line
-            pos += 1
-        pos += 2
+        pos = index_of(buf, 10, pos, end)  # noqa: F821 - bytescan.pxd, compiled build only
+        if pos >= end or pos == 0 or buf[pos - 1] != 13:
+            return fields
+        pos += 1
         while pos < end:
-            eol = index_of(buf, 13, pos, end)  # noqa: F821 - bytescan.pxd, compiled build only
+            eol = index_of(buf, 13, pos, end)  # noqa: F821
             colon = index_of(buf, 58, pos, eol)  # noqa: F821
+            if colon == eol:
+                break
             value = colon + 1
             while value < eol and (buf[value] == 32 or buf[value] == 9):
                 value += 1
             fields.append((buf[pos:colon], buf[value:eol]))
             pos = eol + 2
         return fields
-    pos = len(head) - len(head.lstrip(b"\r\n"))
-    pos = head.find(b"\r", pos) + 2
+    pos = head.find(b"\n", len(head) - len(head.lstrip(b"\r\n")), end)
+    if pos <= 0 or head[pos - 1] != 13:
+        return fields
+    pos += 1
     while pos < end:
-        eol = head.find(b"\r", pos)
+        eol = head.find(b"\r", pos, end)
         colon = head.find(b":", pos, eol)
+        if eol < 0 or colon < 0:
+            break
         fields.append((head[pos:colon], head[colon + 1:eol].lstrip(b" \t")))
         pos = eol + 2
     return fields

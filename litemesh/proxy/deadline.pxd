@@ -16,6 +16,8 @@ cdef class TimerWheel:
 
     @cython.locals(key="long long", waiting=list)
     cpdef long long add(self, Deadline deadline, double when) except -1
+    @cython.locals(waiting=list, index=Py_ssize_t)
+    cpdef discard(self, Deadline deadline, long long key)
     cdef _arm(self, long long key)
     @cython.locals(now=double, keys=list, key="long long", deadline=Deadline)
     cpdef _tick(self)

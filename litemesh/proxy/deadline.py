@@ -44,6 +44,15 @@ class TimerWheel:
             self._arm(key)
         return key
 
+    def discard(self, deadline: "Deadline", key: int) -> None:
+        """Take ``deadline`` out of slot ``key`` (its owner is closing: nothing keeps it then)."""
+        waiting = self._slots.get(key)
+        if waiting is not None:
+            for index in range(len(waiting)):  # (a slot holds the few deadlines of 10 ms)
+                if waiting[index] is deadline:
+                    del waiting[index]
+                    return
+
     def __len__(self) -> int:
         """Deadlines waiting in slots (some of them moved or cleared since)."""
         return sum(len(waiting) for waiting in self._slots.values())
@@ -88,7 +97,9 @@ class Deadline:
         self._when = 0.0
 
     def cancel(self) -> None:
-        """Disarm for good (the owner is closing): the wheel's stale entry no longer holds the owner."""
+        """Disarm for good (the owner is closing): out of the wheel, and holding no owner."""
+        if self._slot:
+            self._wheel.discard(self, self._slot)
         self._when = 0.0
         self._slot = 0
         self._callback = None

@@ -567,12 +567,17 @@ def test_deadline_set_earlier_moves_to_an_earlier_slot():
 
 
 def test_deadline_cancel_lets_go_of_the_owner():
-    loop, fired, deadline, _ = _deadline()
+    loop = VirtualLoop()
+    fired = Fired(loop)
+    wheel = TimerWheel(loop)  # type: ignore[arg-type]
+    deadline = Deadline(wheel, fired)
     deadline.set(0.03)
+    deadline.set(0.01)  # moved earlier: waits in two slots now (the first one stale)
     deadline.cancel()
-    assert deadline._callback is None  # the wheel's stale entry holds the deadline, not its owner
+    assert deadline._callback is None  # nothing reachable from the wheel holds the owner ...
+    assert len(wheel) == 1  # ... and only a stale entry holds the deadline, until its slot comes
     loop.advance(1.0)
-    assert fired.times == [] and loop.pending() == []
+    assert fired.times == [] and loop.pending() == [] and len(wheel) == 0
 
 
 def test_deadline_repeated_refresh_fires_once():

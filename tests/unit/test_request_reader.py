@@ -926,13 +926,18 @@ class _LlhttpFields:
     b"GET / HTTP/1.1\r\nHost:  a b  \r\nX:\r\nY: \t \r\nZ:\tz\t\r\n\r\n",
     b"GET / HTTP/1.1\r\nA:b:c\r\nB: \x80\xff v\r\nC: x\r\nC: y\r\n\r\n",
     b"POST /p?q HTTP/1.0\r\nContent-Length: 3\r\nConnection: keep-alive, X-A\r\nX-A: 1\r\n\r\n",
+    b"GET /\n\r\n",  # a bare LF ends an HTTP/0.9 line, and the head, to llhttp (found by the fuzz run)
+    b"GET /\n\r\nX: y\r\n\r\n",
 ])
 def test_field_lines_are_llhttps_fields(head):
     from litemesh.http.request import field_lines
 
     reference = _LlhttpFields()
     parser = httptools.HttpRequestParser(reference)
-    parser.feed_data(head)
+    try:
+        parser.feed_data(head)
+    except httptools.HttpParserError:
+        pass  # (after a 0.9 request llhttp refuses more: its head and fields are what count)
     assert reference.complete
     assert field_lines(head) == reference.fields
 
