@@ -627,8 +627,10 @@ class RequestReader:
         # one C loop, instead of one httptools callback per field (the reader has no on_header)
         head_bytes = self._head_bytes
         self._head_bytes = b""
-        if not head_bytes:
-            raise RuntimeError("request head complete without its bytes")  # (a bug of ours: a 500)
+        if not head_bytes:  # llhttp ended a head before its blank line arrived: an HTTP/0.9 line
+            head_bytes = b"".join(self._parts)  # (ending in a bare LF), the head so far
+            if not head_bytes:
+                raise RuntimeError("request head complete without its bytes")  # (a bug of ours: a 500)
         for field in field_lines(head_bytes):
             self._field(field)
         if self._fault is not None:

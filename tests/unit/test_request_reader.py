@@ -994,3 +994,20 @@ def test_a_request_after_which_the_connection_closes_keeps_its_parser(parser_poo
     reader = RequestReader(recorder)
     reader.feed(b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
     assert len(parser_pool) == 0 and recorder.summary()[-1] == ("end",)
+
+
+def test_an_http09_line_ending_in_a_bare_lf_is_400_in_every_split():
+    """llhttp ends such a head at its LF, before any blank line: the reader reads its (no) fields
+    from the bytes so far (found by the fuzz run: a 500 when the line came in pieces)."""
+    for sizes in (None, [1] * 13, [5, 8]):
+        reader = RequestReader(Recorder())
+        data = b"GET /echoA\n\r\n"
+        with pytest.raises(ClientError) as info:
+            if sizes is None:
+                reader.feed(data)
+            else:
+                at = 0
+                for size in sizes:
+                    reader.feed(data[at:at + size])
+                    at += size
+        assert (info.value.status, info.value.message) == (400, "missing HTTP version")
