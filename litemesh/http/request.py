@@ -734,12 +734,15 @@ def _ends_http11(buf: bytes, data: bytes) -> bool:
     """Whether the first line of ``data`` (``buf`` is ``data``) is "METHOD TARGET HTTP/1.1": it
     ends in " HTTP/1.1" after a non-space, with a space before that (method and target have none).
     llhttp, which parses the line, reads version 1.1 from it.  ("CONNECT HTTP/1.1" is not one:
-    there "HTTP/1.1" is the target of a request without a version.)"""
+    there "HTTP/1.1" is the target of a request without a version.)  A bare LF before the
+    CR ends the line for llhttp, which then reads it as HTTP/0.9: not one either."""
     if _COMPILED:
         end = len(data)
         at = 0
-        while at < end and buf[at] != 13:
+        while at < end and buf[at] != 13 and buf[at] != 10:
             at += 1
+        if at == end or buf[at] == 10:  # a bare LF ends an HTTP/0.9 line to llhttp
+            return False
         if not (at >= 12 and buf[at - 9] == 32 and buf[at - 8] == 72 and buf[at - 7] == 84
                 and buf[at - 6] == 84 and buf[at - 5] == 80 and buf[at - 4] == 47 and buf[at - 3] == 49
                 and buf[at - 2] == 46 and buf[at - 1] == 49 and buf[at - 10] != 32):
@@ -749,6 +752,8 @@ def _ends_http11(buf: bytes, data: bytes) -> bool:
             space += 1
         return space < at - 10
     line = data.find(b"\r")
+    if 0 <= data.find(b"\n", 0, line if line >= 0 else len(data)):  # a bare LF: an HTTP/0.9 line
+        return False
     return (line >= 12 and data[line - 9:line] == b" HTTP/1.1" and data[line - 10] != 32
             and data.find(b" ", 1, line - 10) > 0)
 

@@ -1011,3 +1011,19 @@ def test_an_http09_line_ending_in_a_bare_lf_is_400_in_every_split():
                     reader.feed(data[at:at + size])
                     at += size
         assert (info.value.status, info.value.message) == (400, "missing HTTP version")
+
+
+def test_a_bare_lf_in_a_one_read_request_line_is_http09_as_in_pieces():
+    """The one-read path reads version 1.1 off the request line only if llhttp does: a bare LF ends
+    the line (HTTP/0.9 to llhttp) even when " HTTP/1.1" follows it (found by the fuzz run)."""
+    data = b"GET /a\nX-Y: z HTTP/1.1\r\n\r\n"
+    answers = []
+    for sizes in ([len(data)], [1] * len(data)):
+        reader = RequestReader(Recorder())
+        with pytest.raises(ClientError) as info:
+            at = 0
+            for size in sizes:
+                reader.feed(data[at:at + size])
+                at += size
+        answers.append((info.value.status, info.value.message))
+    assert answers == [(400, "missing HTTP version")] * 2
