@@ -216,7 +216,11 @@ class Exchange(ResponseHandler):
         if upstream is not None:
             self._attach(upstream)
         else:
-            self.conn.loop.create_task(self._connect(pool))
+            pool.open_soon(self._start_connect)  # (batched per loop turn: see CONNECTS_PER_TURN)
+
+    def _start_connect(self) -> None:
+        if not self.done:  # (the client may have left while the connect waited for its turn)
+            self.conn.loop.create_task(self._connect(self.target.pool))
 
     async def _connect(self, pool) -> None:  # type: ignore[no-untyped-def]
         try:

@@ -1,3 +1,4 @@
+cimport cython
 # Cython declarations for pool.py (pure-Python mode).
 
 from litemesh.proxy.deadline cimport TimerWheel
@@ -17,7 +18,11 @@ cdef class UpstreamPool:
     cdef public Py_ssize_t opened
     cdef public bint closed
     cdef public object resolver
+    cdef list _to_open
+    cdef bint _opening_turn
 
+    cpdef open_soon(self, object start)
+    cpdef _open_some(self)
     cpdef object acquire(self)
     cpdef release(self, object conn)
     cpdef discard(self, object conn)

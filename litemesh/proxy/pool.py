@@ -14,7 +14,7 @@ the name on every connect; an IP literal is connected to directly.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..config.units import is_ip_literal
 from ..errors import UpstreamError
@@ -25,9 +25,15 @@ if TYPE_CHECKING:
     from .upstream import UpstreamConnection
 
 
+#: new connections a pool starts opening per turn of the event loop; the others wait for the next
+#: turn, so that a burst of requests that all need one does not hold up every other event (a probe
+#: request on a pooled connection, say) for the whole batch of socket/connect calls
+CONNECTS_PER_TURN = 64
+
+
 class UpstreamPool:
     __slots__ = ("loop", "clock", "wheel", "host", "port", "max_idle", "idle_timeout", "max_requests", "connect_timeout",
-                 "idle", "_sweep", "opened", "closed", "resolver")
+                 "idle", "_sweep", "opened", "closed", "resolver", "_to_open", "_opening_turn")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, *, max_idle: int = 1024,
                  idle_timeout: float = 60.0, max_requests: int = 0, connect_timeout: float = 5.0,
@@ -44,6 +50,8 @@ class UpstreamPool:
         self.idle: list[UpstreamConnection] = []
         self._sweep: asyncio.TimerHandle | None = None
         self.opened = 0  # connections ever opened (tests and metrics)
+        self._to_open: list[Callable[[], None]] = []  # starters of connects waiting for their turn
+        self._opening_turn = False  # a turn of _open_some is scheduled
         self.closed = False
         self.resolver = None if is_ip_literal(host) else HostResolver(loop, host, port, interval=resolve_interval,
                                                                       service=service)
@@ -73,6 +81,25 @@ class UpstreamPool:
                 continue
             return conn
         return None
+
+    def open_soon(self, start: Callable[[], None]) -> None:
+        """Call ``start`` (which begins a :meth:`connect`) in a coming turn of the event loop, at
+        most ``CONNECTS_PER_TURN`` of them per turn, in the order asked."""
+        self._to_open.append(start)
+        if not self._opening_turn:
+            self._opening_turn = True
+            self.loop.call_soon(self._open_some)
+
+    def _open_some(self) -> None:
+        waiting = self._to_open
+        batch = waiting[:CONNECTS_PER_TURN]
+        del waiting[:CONNECTS_PER_TURN]
+        if waiting:
+            self.loop.call_soon(self._open_some)  # (after the loop polled for I/O again)
+        else:
+            self._opening_turn = False
+        for start in batch:
+            start()
 
     async def connect(self) -> "UpstreamConnection":
         """A new connection; the connect timeout covers waiting for a lookup and every address tried.

@@ -54,6 +54,9 @@ class VirtualLoop:
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> "_Timer":
         return self.call_at(self.now + delay, callback, *args)
 
+    def call_soon(self, callback: Callable[..., None], *args: Any) -> "_Timer":
+        return self.call_at(self.now, callback, *args)  # (runs at the next advance)
+
     def create_task(self, coro: Any) -> None:
         coro.close()  # the harness pre-opens the upstream connection: nothing may need a new one
         raise AssertionError("the request path asked for a new upstream connection")

@@ -308,3 +308,29 @@ def test_a_connect_cancelled_from_outside_stays_a_cancel(loop) -> None:  # type:
         server.close()
 
     _run(loop, main)
+
+
+def test_new_connections_start_a_batch_per_loop_turn(loop) -> None:  # type: ignore[no-untyped-def]
+    """A burst of requests that all need a new connection starts them CONNECTS_PER_TURN per turn
+    of the loop, in order: other events get their turn between batches."""
+    from litemesh.proxy.pool import CONNECTS_PER_TURN
+
+    async def main() -> None:
+        pool = _pool(loop, "127.0.0.1", 9)
+        started: list[int] = []
+        wanted = 2 * CONNECTS_PER_TURN + 22
+        for index in range(wanted):
+            pool.open_soon(lambda index=index: started.append(index))
+        assert started == []
+        seen = [0]
+        for _ in range(20):
+            await asyncio.sleep(0)
+            seen.append(len(started))
+            if len(started) == wanted:
+                break
+        steps = [after - before for before, after in zip(seen, seen[1:]) if after != before]
+        assert started == list(range(wanted))
+        assert max(steps) <= CONNECTS_PER_TURN and len(steps) >= 3
+        pool.close()
+
+    _run(loop, main)
