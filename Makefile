@@ -11,9 +11,10 @@ PYTEST_ARGS ?=
 all: install
 
 # compiled sources: the .pyx speedups, and every module written in pure-Python mode (x.py + x.pxd)
-PURE_MODE := $(foreach pxd,$(shell find litemesh -name '*.pxd' -not -path '*/_speedups/*'),$(pxd) $(pxd:.pxd=.py))
+# (a .pxd without a .py beside it, as http/bytescan.pxd, holds inline C helpers: no module of its own)
+PURE_MODE := $(foreach pxd,$(shell find litemesh -name '*.pxd' -not -path '*/_speedups/*'),$(pxd) $(wildcard $(pxd:.pxd=.py)))
 
-$(VENV)/.installed: pyproject.toml setup.py $(wildcard litemesh/_speedups/*.pyx) $(PURE_MODE)
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard litemesh/_speedups/*.pyx litemesh/_speedups/*.pxd) $(PURE_MODE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip setuptools wheel "Cython>=3.0,<4"
 	$(PIP) install -q -e ".[test]"
