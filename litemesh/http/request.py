@@ -247,8 +247,8 @@ class RequestReader:
     """Frames the byte stream into requests; httptools validates heads and parses Content-Length bodies."""
 
     __slots__ = (
-        "_handler", "_events", "_parser", "_clean", "_limits", "_special", "_head", "_fault", "_header_count", "_header_bytes",
-        "_body_bytes", "_max_head", "_max_line", "_max_target", "_state", "_have", "_parts", "_tail", "_line",
+        "_handler", "_events", "_parser", "_clean", "_limits", "_special", "_head", "_fault", "_header_count",
+        "_header_bytes", "_body_bytes", "_max_head", "_max_line", "_max_target", "_state", "_have", "_parts", "_tail", "_line",
         "_remaining", "_chunked", "_extension_method", "_fresh_parser", "_http11", "_head_bytes",
     )
 

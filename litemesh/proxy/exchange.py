@@ -24,12 +24,12 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..errors import ClientError, GatewayError, UpstreamError, internal_error
+from ..filters.context import RequestContext
 from ..http.forwarded import forwarded_element
 from ..http.headers import UNSEEN, FieldKinds, connection_named, connection_tokens, routing_host, upgrade_protocols
 from ..http.request import ALLOW
 from ..http.target import routing_paths, split_target
 from ..http.writer import CONTINUE_100, LAST_CHUNK, chunk, date_header, error_response, join, status_line
-from ..filters.context import RequestContext
 from .contracts import Downstream, ResponseHandler
 from .router import LocalReply
 

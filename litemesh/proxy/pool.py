@@ -32,8 +32,8 @@ CONNECTS_PER_TURN = 64
 
 
 class UpstreamPool:
-    __slots__ = ("loop", "clock", "wheel", "host", "port", "max_idle", "idle_timeout", "max_requests", "connect_timeout",
-                 "idle", "_sweep", "opened", "closed", "resolver", "_to_open", "_opening_turn")
+    __slots__ = ("loop", "clock", "wheel", "host", "port", "max_idle", "idle_timeout", "max_requests",
+                 "connect_timeout", "idle", "_sweep", "opened", "closed", "resolver", "_to_open", "_opening_turn")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, host: str, port: int, *, max_idle: int = 1024,
                  idle_timeout: float = 60.0, max_requests: int = 0, connect_timeout: float = 5.0,
