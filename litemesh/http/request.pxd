@@ -128,4 +128,5 @@ cdef bint _ends_http11(const unsigned char* buf, bytes data)
                value=Py_ssize_t, fields=list)
 cpdef list field_lines(bytes head)
 
-cdef Py_ssize_t _blank_line(const unsigned char* buf, bytes data)
+@cython.locals(buf="const unsigned char*")
+cpdef Py_ssize_t blank_line(bytes data) except -2

@@ -327,7 +327,7 @@ class RequestReader:
     def _feed(self, data: bytes) -> None:
         if self._state == _HEAD and not self._have and not self._fresh_parser:
             # the common case: one read, one head within the limits (the checks _feed_head makes)
-            cut = _blank_line(data, data) + 4  # (3 when there is none)
+            cut = blank_line(data) + 4  # (3 when there is none)
             if 3 < cut == len(data) and data[0] > 13 and (cut <= self._max_line or (
                     cut <= self._max_head and data.find(b"\r\n") <= self._max_line)):
                 # Its version, read off the request line, spares asking llhttp for it (a str made
@@ -803,8 +803,9 @@ def field_lines(head: bytes) -> list[tuple[bytes, bytes]]:
     return fields
 
 
-def _blank_line(buf: bytes, data: bytes) -> int:
-    """Where the first CR LF CR LF of ``data`` begins (``buf`` is ``data``), or -1."""
+def blank_line(data: bytes) -> int:
+    """Where the first CR LF CR LF of ``data`` begins, or -1 (a head's end, requests' and responses')."""
     if _COMPILED:
+        buf = data  # compiled: a C pointer to the bytes, searched with memchr
         return blank_line_at(buf, 0, len(data))  # noqa: F821 - bytescan.pxd, compiled build only
     return data.find(b"\r\n\r\n")

@@ -1,4 +1,5 @@
 cimport cython
+from litemesh.http.bytescan cimport index_of
 
 # Cython declarations for target.py (pure-Python mode).
 

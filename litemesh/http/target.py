@@ -89,16 +89,12 @@ def _any_work(path: bytes) -> bool:
 
 
 def _find(data: bytes, byte: int) -> int:
-    """``data.find(byte)``: one C loop, compiled."""
+    """``data.find(byte)``: libc's memchr, compiled."""
     if _COMPILED:
         buf = data
         end = len(data)
-        at = 0
-        while at < end:
-            if buf[at] == byte:
-                return at
-            at += 1
-        return -1
+        at = index_of(buf, byte, 0, end)  # noqa: F821 - bytescan.pxd, compiled build only
+        return at if at < end else -1
     return data.find(byte)
 
 

@@ -2,16 +2,13 @@ cimport cython
 
 # Cython declarations for upstream.py (pure-Python mode).
 
-from litemesh.http.bytescan cimport blank_line_at
+from litemesh.http.request cimport blank_line
 from litemesh.proxy.contracts cimport Downstream, ResponseHandler
 from litemesh.proxy.pool cimport UpstreamPool
 from litemesh.proxy.deadline cimport Deadline
 
 
 cdef Py_ssize_t MAX_RESPONSE_HEAD
-cdef bint _COMPILED
-
-cdef Py_ssize_t _blank_line(const unsigned char* buf, bytes data)
 
 
 cdef class UpstreamConnection:

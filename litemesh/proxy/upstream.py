@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from ..errors import UpstreamError
+from ..http.request import blank_line
 from .deadline import Deadline
 from .contracts import Downstream, ResponseHandler
 
@@ -175,7 +176,7 @@ class UpstreamConnection:
             if found >= 0:
                 self._tail = b""
                 return found + 4 - len(tail)
-        found = _blank_line(data, data)
+        found = blank_line(data)
         if found >= 0:
             self._tail = b""
             return found + 4
@@ -302,13 +303,3 @@ class UpstreamConnection:
         self.abort()
         exchange.on_upstream_error(UpstreamError(504, "upstream_timeout", "upstream timed out"))
 
-
-#: compiled, _blank_line runs a C loop over the bytes; the pure build asks bytes.find, faster there
-_COMPILED = not __file__.endswith(".py")
-
-
-def _blank_line(buf: bytes, data: bytes) -> int:
-    """Where the first CR LF CR LF of ``data`` begins (``buf`` is ``data``), or -1."""
-    if _COMPILED:
-        return blank_line_at(buf, 0, len(data))  # noqa: F821 - bytescan.pxd, compiled build only
-    return data.find(b"\r\n\r\n")

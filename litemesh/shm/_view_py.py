@@ -136,19 +136,17 @@ class WorkerMetrics:
         if s is not None:
             s[self._active] = _signed(s[self._active] - 1)
 
-    #: the compiled twin's C entry points for the compiled exchange; here the same methods
+    #: the compiled twin's C entry point for the compiled exchange; here the same method (inflight_add
+    #: below is the other)
     record = request
 
-    def inflight_add(self, target: int, delta: int) -> None:
-        self._inflight_add(target, delta)
-
     def inflight_begin(self, target: int) -> None:
-        self._inflight_add(target, 1)
+        self.inflight_add(target, 1)
 
     def inflight_end(self, target: int) -> None:
-        self._inflight_add(target, -1)
+        self.inflight_add(target, -1)
 
-    def _inflight_add(self, target: int, delta: int) -> None:
+    def inflight_add(self, target: int, delta: int) -> None:
         s = self._s
         if s is None or not 0 <= target < self._ntargets:
             return
